@@ -1,0 +1,1 @@
+"""Neural generative models, one file per family; each follows the interface in DESIGN.md."""

@@ -1,0 +1,188 @@
+"""The check machinery: every kind of bad answer is reported as incorrect with a clear reason, with no
+traceback, nothing on stderr, and no change to the student's random streams."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.check import ch00, core
+from course_lib.check.core import CORRECT, INCORRECT, NOT_ATTEMPTED, Case, Exercise, WrongAnswer
+
+reference = ch00._normal_log_prob
+
+
+def _none(x, mu, sigma):
+    return None
+
+
+def _wrong_shape(x, mu, sigma):
+    return reference(x, mu, sigma)[:-1]
+
+
+def _numpy(x, mu, sigma):
+    return reference(x, mu, sigma).numpy()
+
+
+def _nans(x, mu, sigma):
+    return reference(x, mu, sigma) * float("nan")
+
+
+def _raises(x, mu, sigma):
+    return {}["missing key"]
+
+
+def _mutates(x, mu, sigma):
+    x.mul_(2)
+    return reference(x / 2, mu, sigma)
+
+
+def _slow(x, mu, sigma):
+    time.sleep(10)
+    return reference(x, mu, sigma)
+
+
+def _prints_and_warns(x, mu, sigma):
+    import sys
+    import warnings
+
+    print("debugging output")
+    print("to stderr", file=sys.stderr)
+    warnings.warn("a warning", stacklevel=1)
+    return reference(x, mu, sigma) + 1.0
+
+
+BAD_ANSWERS = {
+    "None instead of a function": (None, "None instead of your function"),
+    "not callable": (42, "expects your function"),
+    "returns None": (_none, "forget a `return`"),
+    "wrong shape": (_wrong_shape, "shape"),
+    "numpy array": (_numpy, "numpy array"),
+    "NaNs": (_nans, "NaN"),
+    "raises": (_raises, "raised KeyError"),
+    "mutates its input": (_mutates, "in place"),
+    "takes 10 s": (_slow, "time limit"),
+    "prints and warns": (_prints_and_warns, "not correct"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_ANSWERS))
+def test_bad_answers_are_incorrect_with_a_reason(name, capfd):
+    answer, reason = BAD_ANSWERS[name]
+    start = time.perf_counter()
+    result = ch00.normal_log_prob.evaluate(answer)
+    assert time.perf_counter() - start < 4.0
+    assert result.outcome == INCORRECT
+    assert reason in result.message
+    assert "Traceback" not in result.message
+    captured = capfd.readouterr()
+    assert captured.err == "" and "debugging output" not in captured.out
+
+
+def test_student_exception_names_the_line():
+    result = ch00.normal_log_prob.evaluate(_raises)
+    assert "return {}[\"missing key\"]" in result.message or "line" in result.message
+
+
+def test_not_attempted_and_correct():
+    def stub(x, mu, sigma):
+        """Docstring."""
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    assert ch00.normal_log_prob.evaluate(stub).outcome == NOT_ATTEMPTED
+    assert ch00.normal_log_prob.evaluate(lambda x, mu, sigma: torch.distributions.Normal(mu, sigma).log_prob(x)).passed
+
+
+def test_check_leaves_the_global_random_streams_alone():
+    torch.manual_seed(5)
+    np.random.seed(5)
+    expected = (torch.rand(3), np.random.rand(3))
+    torch.manual_seed(5)
+    np.random.seed(5)
+
+    def uses_randomness(x, mu, sigma):
+        torch.randn(100)
+        np.random.rand(100)
+        return reference(x, mu, sigma)
+
+    ch00.normal_log_prob.evaluate(uses_randomness)
+    assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(np.random.rand(3), expected[1])
+
+
+def test_failed_check_never_shows_the_expected_values():
+    result = ch00.normal_log_prob.evaluate(lambda x, mu, sigma: reference(x, mu, sigma) + 0.5)
+    case = ch00.normal_log_prob.cases()[0]
+    expected = reference(*case.args)
+    text = str(result)
+    assert not any(f"{v:.3f}" in text for v in expected.tolist())
+
+
+def test_repeated_failure_shows_a_deeper_hint():
+    core.reset_progress()
+    first = ch00.normal_log_prob.evaluate(ch00._no_constant)
+    second = ch00.normal_log_prob.evaluate(ch00._no_constant)
+    assert len(second.hints) > len(first.hints)
+    assert len(ch00.normal_log_prob.evaluate(ch00._no_constant, hint=2).hints) == 2
+
+
+def test_display_is_plain_text_outside_jupyter(capsys):
+    ch00.normal_log_prob(reference)
+    assert "[correct] chapter 00, normal_log_prob" in capsys.readouterr().out
+    html = ch00.normal_log_prob.evaluate(ch00._no_constant)._repr_html_()
+    assert "Not yet" in html and "<div" in html
+
+
+def test_summary_is_strict_in_solution_and_exercise_folders(tmp_path, monkeypatch, capsys):
+    core.reset_progress()
+    ch00.normal_log_prob.evaluate(reference)
+    ch00.log_likelihood_per_example.evaluate(ch00._total)
+    (tmp_path / "solutions").mkdir()
+    monkeypatch.chdir(tmp_path / "solutions")
+    monkeypatch.setenv("COURSE_CHECK_STRICT", "1")
+    with pytest.raises(AssertionError, match="log_likelihood_per_example"):
+        core.summary()
+    ch00.log_likelihood_per_example.evaluate(ch00._per_example)
+    core.summary()
+    assert "2 of 2 exercises correct" in capsys.readouterr().out
+    core.reset_progress()
+
+
+def test_a_broken_check_does_not_crash_the_kernel():
+    def broken_cases(rng):
+        raise RuntimeError("bug in the check")
+
+    exercise = Exercise(chapter="99", name="broken", reference=reference, make_cases=broken_cases, hint="h")
+    result = exercise.evaluate(reference)
+    assert result.outcome == INCORRECT and "check itself failed" in result.message
+
+
+def test_wrong_answers_need_distinct_names():
+    with pytest.raises(ValueError, match="distinct"):
+        Exercise(chapter="99", name="dup", reference=reference, make_cases=lambda rng: [Case(1)], hint="h",
+                 wrong_answers=[WrongAnswer("a", reference, "x"), WrongAnswer("a", reference, "y")])
+
+
+@pytest.mark.parametrize(("got", "expected", "fragment"), [
+    (torch.ones(2), torch.ones(2), None),
+    (torch.ones(2, dtype=torch.float32), torch.ones(2, dtype=torch.float64) + 1e-7, None),
+    (torch.tensor([1.0, float("-inf")]), torch.tensor([1.0, float("-inf")]), None),
+    (torch.tensor([1.0, -1e30]), torch.tensor([1.0, float("-inf")]), "finite where"),
+    (torch.tensor([1.0, float("-inf")]), torch.tensor([1.0, -3.0]), "infinite"),
+    ((torch.ones(2), 3.0), (torch.ones(2), 3.0), None),
+    ((torch.ones(2),), (torch.ones(2), 3.0), "items"),
+    (torch.ones(2).bool(), torch.ones(2).bool(), None),
+    (torch.ones(2), torch.ones(2).bool(), "boolean"),
+    ({"a": 1.0}, {"a": 1.0, "b": 2.0}, "missing"),
+    ("text", 1.0, "number"),
+])
+def test_compare_values(got, expected, fragment):
+    message = core.compare_values(got, expected)
+    assert (message is None) if fragment is None else (fragment in message)
+
+
+def test_results_report_outcomes():
+    assert core.CORRECT == CORRECT and ch00.normal_log_prob.evaluate(reference).outcome == CORRECT
