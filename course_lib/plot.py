@@ -59,8 +59,7 @@ def image_grid(
         top, left = padding + r * (h + padding), padding + c * (w + padding)
         canvas[top : top + h, left : left + w] = x[i]
     ax = _new_ax(ax, figsize=(0.6 * nrow + 0.5, 0.6 * ncol + 0.5))
-    cmap_obj = plt.get_cmap(cmap).copy()
-    cmap_obj.set_bad("#d0d7de")  # padding shows as light grey
+    cmap_obj = plt.get_cmap(cmap).with_extremes(bad="#d0d7de")  # padding shows as light grey
     ax.imshow(canvas, cmap=cmap_obj, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_axis_off()
     if title:

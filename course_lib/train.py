@@ -55,7 +55,9 @@ def _scalar_loss(output: Tensor | dict) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, data: Data, batch_size: int = 512, device: torch.device | str | None = None) -> float:
+def evaluate_loss(
+    model: nn.Module, data: Data, batch_size: int = 512, device: torch.device | str | None = None
+) -> float:
     """The mean of ``model.loss`` over ``data``, weighted by batch size, in eval mode."""
     items = _as_tuple(data, "data")
     was_training = model.training
@@ -63,7 +65,8 @@ def evaluate_loss(model: nn.Module, data: Data, batch_size: int = 512, device: t
     total, count = 0.0, 0
     try:
         for start in range(0, len(items[0]), batch_size):
-            batch = [t[start : start + batch_size].to(device) if device else t[start : start + batch_size] for t in items]
+            batch = [t[start : start + batch_size] for t in items]
+            batch = [t.to(device) for t in batch] if device else batch
             total += _scalar_loss(model.loss(*batch)).item() * len(batch[0])
             count += len(batch[0])
     finally:

@@ -27,7 +27,8 @@ def test_blank_exercise_runs(path: Path):
     # check.summary() in the last cell asserts every exercise is "not attempted" (COURSE_CHECK_STRICT=1)
     assert "check.summary()" in notebook.cells[-1].source or any(
         "check.summary()" in c.source for c in notebook.cells if c.cell_type == "code"), "no check.summary() cell"
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    resources = {"metadata": {"path": str(path.parent)}}
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources)
     client.execute()  # raises CellExecutionError, with the traceback, on any error
     texts = [o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in notebook.cells
              if c.cell_type == "code" for o in c.get("outputs", [])]

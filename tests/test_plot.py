@@ -12,7 +12,7 @@ from course_lib.train import History  # noqa: E402
 def test_image_grid_accepts_flat_and_square_digits():
     split = data.load_digits_split()
     ax = plot.image_grid(split.train[:10])
-    assert ax.images and ax.images[0].get_array().shape == (4 * 9 + 1, 4 * 9 + 1)
+    assert ax.images and ax.images[0].get_array().shape == (3 * 9 + 1, 4 * 9 + 1)
     plot.image_grid(split.as_images(split.train[:5]).float(), nrow=5)
     with pytest.raises(ValueError, match="square"):
         plot.image_grid(torch.zeros(3, 10))

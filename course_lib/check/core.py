@@ -132,7 +132,9 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def compare_values(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, what: str = "your result") -> str | None:
+def compare_values(
+    got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, what: str = "your result"
+) -> str | None:
     """Compare a student's output with the reference. Returns None when they agree, else a message that
     describes the difference without giving the expected values away."""
     if got is None and expected is not None:
@@ -154,7 +156,8 @@ def compare_values(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e
             return None if torch.equal(got, expected) else f"{what} differs from the correct answer in some entries."
         if got.is_complex():
             return f"{what} has a complex dtype; the answer is real."
-        return _compare_arrays(got.detach().cpu().double().numpy(), expected.detach().cpu().double().numpy(), rtol, atol, what)
+        got_np, expected_np = got.detach().cpu().double().numpy(), expected.detach().cpu().double().numpy()
+        return _compare_arrays(got_np, expected_np, rtol, atol, what)
     if isinstance(expected, np.ndarray):
         if isinstance(got, torch.Tensor):
             got = got.detach().cpu().numpy()
@@ -163,7 +166,9 @@ def compare_values(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e
             return f"{what} has shape {got.shape}, but shape {expected.shape} was asked for."
         return _compare_arrays(got.astype(float), expected.astype(float), rtol, atol, what)
     if isinstance(expected, (bool, np.bool_)):
-        return None if bool(got) == bool(expected) and isinstance(got, (bool, np.bool_)) else f"{what} is not the right truth value."
+        if isinstance(got, (bool, np.bool_)) and bool(got) == bool(expected):
+            return None
+        return f"{what} is not the right truth value."
     if isinstance(expected, (int, float, np.floating, np.integer)):
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
@@ -269,7 +274,7 @@ def _student_line(tb) -> str:
 def _same_inputs(before: Case, after: Case) -> bool:
     return all(
         _outputs_equal(a, b, 0.0, 0.0)
-        for a, b in zip(list(before.args) + list(before.kwargs.values()), list(after.args) + list(after.kwargs.values()), strict=True)
+        for a, b in zip([*before.args, *before.kwargs.values()], [*after.args, *after.kwargs.values()], strict=True)
         if isinstance(a, (torch.Tensor, np.ndarray))
     )
 
@@ -453,7 +458,9 @@ class Exercise:
                 message = f"your code raised {type(error).__name__}: {error}{_student_line(error.__traceback__)}."
             if message:
                 wrong = self._recognise_by_property(prop)
-                return self._result(INCORRECT, message, [wrong.hint if wrong else self.hint], wrong.name if wrong else None)
+                if wrong is not None:
+                    return self._result(INCORRECT, message, [wrong.hint], wrong.name)
+                return self._result(INCORRECT, message, [self.hint])
         return self._result(CORRECT, "Well done.")
 
     def _recognise(self, cases: Sequence[Case], outputs: Sequence[Any]) -> WrongAnswer | None:
@@ -520,8 +527,10 @@ class Summary:
     def _repr_html_(self) -> str:
         done = sum(1 for _, _, o in self.rows if o == CORRECT)
         marks = {CORRECT: "&#10004; correct", INCORRECT: "&#10008; not yet", NOT_ATTEMPTED: "&#9998; not attempted"}
-        rows = "".join(f"<tr><td>{c}</td><td><code>{html.escape(n)}</code></td><td>{marks.get(o, html.escape(o))}</td></tr>"
-                       for c, n, o in self.rows)
+        rows = "".join(
+            f"<tr><td>{c}</td><td><code>{html.escape(n)}</code></td><td>{marks.get(o, html.escape(o))}</td></tr>"
+            for c, n, o in self.rows
+        )
         return (f"<b>Progress: {done} of {len(self.rows)} exercises correct</b>"
                 f"<table><tr><th>chapter</th><th>exercise</th><th>status</th></tr>{rows}</table>")
 
@@ -553,7 +562,8 @@ def _assert_expected(result: Summary) -> None:
         return
     wrong = [(c, n, o) for c, n, o in result.rows if o != expected]
     if wrong or not result.rows:
-        raise AssertionError(f"in {folder}/ every exercise should be {expected}; these are not: {wrong or 'no exercises'}")
+        not_as_expected = wrong or "no exercises were checked"
+        raise AssertionError(f"in {folder}/ every exercise should be {expected}; these are not: {not_as_expected}")
 
 
 def exercises_of_chapter(chapter: str) -> list[Exercise]:
