@@ -1,4 +1,4 @@
-"""Test harness settings: fast mode, strict checks, a headless plotting backend, one torch thread per
+"""Test harness settings: fast mode, strict checks, off-screen figures in this process, one torch thread per
 xdist worker, and a table of notebook times (slowest first) at the end of the run."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from collections import defaultdict
 
 os.environ["COURSE_FAST"] = "1"  # budgets shrink; the code path is the same as a full run
 os.environ["COURSE_CHECK_STRICT"] = "1"  # check.summary() asserts: solutions all correct, exercises blank
-os.environ["MPLBACKEND"] = "Agg"
+# Figures are drawn in the notebook kernels (their default inline backend), so an error raised while drawing
+# fails the run; only this process draws off-screen. (Setting MPLBACKEND=Agg would hide such errors.)
+os.environ.pop("MPLBACKEND", None)
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # two workers on two cores: one intra-op thread each (kernels started by a worker inherit this)
@@ -16,6 +18,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["MKL_NUM_THREADS"] = "1"
 
 _NOTEBOOK_SECONDS: dict[str, float] = defaultdict(float)
+
+
+def pytest_configure(config) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def pytest_runtest_logreport(report) -> None:
