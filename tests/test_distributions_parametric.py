@@ -160,10 +160,9 @@ def test_uniform_digits_baseline():
 
 
 def test_em_widget_moves_through_iterations():
-    """course_lib.widgets_em: snapshots have a monotone likelihood; the slider redraws without a browser."""
+    """course_lib.widgets.em: snapshots have a monotone likelihood; the slider redraws without a browser."""
     from course_lib.data import make_eight_gaussians
-    from course_lib.widgets import slider
-    from course_lib.widgets_em import draw_em_iterations, em_explorer, em_snapshots
+    from course_lib.widgets import draw_em_iterations, em_explorer, em_snapshots, slider
 
     x = make_eight_gaussians(300, seed=0)
     snaps = em_snapshots(x, 4, num_iterations=6, seed=0)

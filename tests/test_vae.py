@@ -158,8 +158,7 @@ def test_ladder_entry_fast(split):
 def test_latent_explorer_decodes_the_slider_point():
     import ipywidgets as widgets
 
-    from course_lib.widgets import slider
-    from course_lib.widgets_latent import LatentView, decode_point, latent_explorer
+    from course_lib.widgets import LatentView, decode_point, latent_explorer, slider
 
     torch.manual_seed(0)
     model = VAE("digits17", latent_dim=3, hidden=16)

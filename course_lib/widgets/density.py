@@ -1,4 +1,4 @@
-"""Interactive explorers for the lectures, built on ``ipywidgets.interactive``.
+"""The density explorer of chapter 01, built on ``ipywidgets.interactive``.
 
 ``density_explorer`` (chapter 01) fits a histogram and a Gaussian KDE to 1-D data and redraws both when the
 bins or bandwidth slider moves, with the training and held-out log-likelihood per point beside curves of
@@ -8,7 +8,6 @@ a kernel) can set a slider's value and read what it drew from ``widget.result`` 
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from course_lib.distributions import KDE, Histogram
+from course_lib.widgets.common import figure_to_png
 
 
 @dataclass
@@ -47,14 +47,6 @@ def _bandwidth_options(x: Tensor, count: int = 25) -> list[float]:
 
 def _nearest(options: Sequence[float], value: float) -> float:
     return min(options, key=lambda o: abs(math.log(o) - math.log(value)))
-
-
-def _png(figure: Figure):
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=figure.dpi)
-    return Image(data=buffer.getvalue(), format="png")
 
 
 def _fmt(v: float) -> str:
@@ -156,7 +148,7 @@ def density_explorer(
                              "nats/point", fontsize=10)
         axes[1, 1].set_title(f"train {_fmt(fit.kde_train)}, held-out {_fmt(fit.kde_heldout)} nats/point",
                              fontsize=10)
-        display(_png(fit.figure))  # a PNG, whatever the matplotlib backend of the kernel
+        display(figure_to_png(fit.figure))  # a PNG, whatever the matplotlib backend of the kernel
         print(f"histogram ({bins} bins): training {_fmt(fit.histogram_train)}, held-out "
               f"{_fmt(fit.histogram_heldout)} nats per point\n"
               f"KDE (h = {bandwidth:g}): training {_fmt(fit.kde_train)}, held-out {_fmt(fit.kde_heldout)} "
@@ -168,12 +160,3 @@ def density_explorer(
     h_slider = widgets.SelectionSlider(options=[(f"{h:g}", h) for h in bandwidths], value=start_h,
                                        description="bandwidth", continuous_update=False)
     return widgets.interactive(draw, bins=bins_slider, bandwidth=h_slider)
-
-
-def slider(widget, description: str):
-    """The control of an interactive widget whose description is ``description`` (for tests and notebooks)."""
-    for child in widget.children:
-        if getattr(child, "description", None) == description:
-            return child
-    raise KeyError(f"no control described as {description!r}; have "
-                   f"{[getattr(c, 'description', None) for c in widget.children]}")

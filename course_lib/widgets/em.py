@@ -10,7 +10,6 @@ over the snapshots; it returns the ``ipywidgets.interactive`` widget, so a test 
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from matplotlib.patches import Ellipse
 from torch import Tensor
 
 from course_lib.distributions import GaussianMixture
+from course_lib.widgets.common import figure_to_png
 
 COLOURS = np.array([[0.12, 0.47, 0.71], [1.0, 0.5, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16],
                     [0.58, 0.4, 0.74], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.5, 0.5, 0.5]])
@@ -103,14 +103,6 @@ def draw_em_iterations(x: Tensor, snapshots: Sequence[GaussianMixture], iteratio
     return fig
 
 
-def _png(figure: Figure):
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=figure.dpi)
-    return Image(data=buffer.getvalue(), format="png")
-
-
 def em_explorer(x: Tensor, snapshots: Sequence[GaussianMixture]):
     """A slider over EM's iterations: the mixture on the data (left) and the log-likelihood curve (right).
 
@@ -133,7 +125,7 @@ def em_explorer(x: Tensor, snapshots: Sequence[GaussianMixture]):
         right.set_ylabel("training log-likelihood (nats per point)")
         right.set_title(f"{curve[iteration]:.4f} nats per point", fontsize=10)
         frame.figure.tight_layout()
-        display(_png(frame.figure))
+        display(figure_to_png(frame.figure))
         return frame
 
     control = widgets.IntSlider(value=0, min=0, max=len(snapshots) - 1, step=1, description="iteration",

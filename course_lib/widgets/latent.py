@@ -8,7 +8,6 @@ draws, when given, the map of encoded digits with a cross at the chosen z. ``wid
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from course_lib.models.vae import VAE
+from course_lib.widgets.common import figure_to_png
 
 
 @dataclass
@@ -33,14 +33,6 @@ def decode_point(model: VAE, z: Tensor, y: int | None = None) -> np.ndarray:
     model.eval()
     label = None if y is None else torch.tensor([int(y)])
     return model.decode_mean(z.view(1, -1).float(), label).view(8, 8).cpu().numpy()
-
-
-def _png(figure: Figure):
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=figure.dpi)
-    return Image(data=buffer.getvalue(), format="png")
 
 
 def latent_explorer(model: VAE, *, embedding: Tensor | None = None, labels: Tensor | None = None,
@@ -87,7 +79,7 @@ def latent_explorer(model: VAE, *, embedding: Tensor | None = None, labels: Tens
         ax_img.set_axis_off()
         ax_img.set_title(f"decoded E[x | z], z = ({z1:.2f}, {z2:.2f})", fontsize=10)
         figure.tight_layout()
-        display(_png(figure))
+        display(figure_to_png(figure))
         return LatentView(z.numpy(), image, figure)
 
     sliders = {name: widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.05, description=name,
