@@ -35,14 +35,31 @@ def test_autoregressive_property():
             assert seen[:i].any()
 
 
-@pytest.mark.parametrize("orderings, conditioned, ordinal", [(1, True, False), (8, True, False), (8, False, True)])
-def test_log_prob_normalises_by_enumeration(orderings, conditioned, ordinal):
+def test_logistic_head_keeps_the_raster_order():
+    """With the logistic-mixture head, changing pixel j never changes the logits of pixels i <= j."""
     torch.manual_seed(0)
-    model = SymmetryMixturePixelCNN(orderings, conditioned=conditioned, ordinal_input=ordinal, num_levels=2,
-                                    image_shape=(2, 2), channels=4, num_blocks=1, first_kernel=3).eval()
+    model = PixelCNN(num_levels=5, image_shape=(4, 4), channels=8, num_blocks=2, first_kernel=3,
+                     logistic_components=2, ordinal_input=True).eval()
+    x = torch.randint(0, 5, (1, 4, 4))
+    base = model.logits(x)
+    for j in range(16):
+        y = x.clone()
+        y[0, j // 4, j % 4] = (y[0, j // 4, j % 4] + 1) % 5
+        changed = (model.logits(y) - base).abs().amax(1).flatten() > 1e-6  # (16,)
+        assert not changed[:j + 1].any(), f"changing pixel {j} changed an earlier (or its own) logit"
+
+
+@pytest.mark.parametrize("orderings, conditioned, ordinal, logistic, levels",
+                         [(1, True, False, 0, 2), (8, True, False, 0, 2), (8, False, True, 0, 2),
+                          (8, True, True, 2, 3)])
+def test_log_prob_normalises_by_enumeration(orderings, conditioned, ordinal, logistic, levels):
+    torch.manual_seed(0)
+    model = SymmetryMixturePixelCNN(orderings, conditioned=conditioned, ordinal_input=ordinal, num_levels=levels,
+                                    image_shape=(2, 2), channels=4, num_blocks=1, first_kernel=3,
+                                    logistic_components=logistic).eval()
     if conditioned:
         torch.nn.init.normal_(model.pixelcnn.condition.weight)  # make the orderings differ
-    xs = torch.tensor(list(itertools.product(range(2), repeat=4))).view(16, 2, 2)
+    xs = torch.tensor(list(itertools.product(range(levels), repeat=4))).view(levels ** 4, 2, 2)
     assert abs(torch.logsumexp(model.log_prob(xs), 0).item()) < 1e-5
 
 

@@ -92,6 +92,10 @@ class PixelCNNRecipe:
     48 -> 64 channels with dropout 0.25 -> 0.35: 85.9 -> 84.9; batch 64 -> 128 with lr 3e-3 -> 5e-3 and 60 ->
     80 epochs: 84.5; the ordinal input channel: 83.6; no per-ordering bias (one shared model): 86.4;
     fine-tuning on the exact mixture objective or averaging weights (EMA): < 0.1 better, not worth the time.
+    Then (3 seeds each): a discretised mixture of 3 logistics plus free per-level logits as the output head,
+    84.39 -> 83.05 mean validation NLL at 80 epochs; 76 epochs keep the training under 60 s on 2 cores.
+    Learned weights over the 8 orderings, a fitted softmax temperature or a mixture over the last
+    checkpoints each gained < 0.1 on validation.
     """
 
     orderings: int = 8  # 1 = plain raster order; 8 = the mixture over the symmetries of the square
@@ -100,7 +104,8 @@ class PixelCNNRecipe:
     first_kernel: int = 7
     dropout: float = 0.35
     ordinal_input: bool = True  # the level as an extra input channel: about 1 nat better on validation
-    epochs: int = 80
+    logistic_components: int = 3  # a discretised logistic mixture head: about 2 nats better on validation
+    epochs: int = 76
     lr: float = 5e-3
     batch_size: int = 128
     eval_every: int = 10  # the exact 8-ordering validation NLL costs about 2 training epochs: measure rarely,
@@ -126,7 +131,8 @@ def train_pixelcnn(split: DigitsSplit, recipe: PixelCNNRecipe, seed: int = 0,
     torch.manual_seed(seed)
     model = SymmetryMixturePixelCNN(recipe.orderings, channels=recipe.channels, num_blocks=recipe.num_blocks,
                                     first_kernel=recipe.first_kernel, dropout=recipe.dropout,
-                                    ordinal_input=recipe.ordinal_input)
+                                    ordinal_input=recipe.ordinal_input,
+                                    logistic_components=recipe.logistic_components)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     steps_per_epoch = math.ceil(len(split.train) / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs * steps_per_epoch)

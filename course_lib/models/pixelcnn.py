@@ -10,6 +10,10 @@ of the square give (4 rotations, each with or without a mirror):
 where T_k permutes pixel positions. Each T_k is a bijection, so each component is a normalised distribution
 of x and the mixture keeps an exact likelihood. A learned embedding of k lets the network tell the
 orderings apart; the weights are otherwise shared.
+
+`logistic_components=M > 0` swaps the free categorical output for a discretised mixture of M logistics over
+the levels (Salimans et al., 2017, "PixelCNN++", arXiv:1701.05517) plus free per-level corrections, so that
+nearby grey levels share probability mass; the result is still a normalised categorical per pixel.
 """
 
 from __future__ import annotations
@@ -54,19 +58,29 @@ class PixelCNN(nn.Module):
     convolutions to `num_levels` logits per pixel (`ordinal_input=True` adds the scaled level as one more
     input channel, so that nearby levels look alike). `num_conditions > 0` adds a learned per-condition bias
     after the first layer (used by `SymmetryMixturePixelCNN` to say which ordering is being read).
+    `logistic_components > 0` makes the logits log-probabilities of a discretised logistic mixture plus free
+    per-level corrections (see `_logistic_mixture_logits`).
     """
 
     def __init__(self, num_levels: int = 17, image_shape: tuple[int, int] = (8, 8), channels: int = 64,
                  num_blocks: int = 4, first_kernel: int = 7, kernel_size: int = 3, dropout: float = 0.0,
-                 num_conditions: int = 0, ordinal_input: bool = False):
+                 num_conditions: int = 0, ordinal_input: bool = False, logistic_components: int = 0):
         super().__init__()
         self.num_levels = num_levels
         self.event_shape = tuple(image_shape)
         self.ordinal_input = ordinal_input
         self.first = RasterConv2d(num_levels + ordinal_input, channels, first_kernel, "A")
         self.blocks = nn.Sequential(*[_ResidualBlock(channels, kernel_size, dropout) for _ in range(num_blocks)])
+        self.logistic_components = logistic_components
+        outputs = num_levels + 3 * logistic_components
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
-                                  nn.Conv2d(channels, num_levels, 1))
+                                  nn.Conv2d(channels, outputs, 1))
+        if logistic_components:
+            with torch.no_grad():  # start close to the pure logistic mixture
+                self.head[-1].weight[3 * logistic_components:] *= 0.1
+            # the 16 inner bin edges between the levels, with the levels at -1 .. 1
+            self.register_buffer("edges", (torch.arange(1, num_levels) - 0.5) * 2 / (num_levels - 1) - 1,
+                                 persistent=False)
         self.condition = nn.Embedding(num_conditions, channels) if num_conditions > 0 else None
         if self.condition is not None:
             nn.init.zeros_(self.condition.weight)
@@ -94,7 +108,20 @@ class PixelCNN(nn.Module):
             if condition is None:
                 raise ValueError("this PixelCNN was built with num_conditions > 0: pass condition (B,)")
             h = h + self.condition(condition)[:, :, None, None]
-        return self.head(self.blocks(h))
+        out = self.head(self.blocks(h))
+        return self._logistic_mixture_logits(out) if self.logistic_components else out
+
+    def _logistic_mixture_logits(self, out: Tensor) -> Tensor:
+        """out: (B, 3M + K, H, W) -> (B, K, H, W) logits: log sum_m pi_m P_m(k) + free_k, where P_m(k) is the
+        mass of a logistic(mu_m, s_m) on level k's bin (the outer bins reach to -inf and +inf)."""
+        M, (B, _, H, W) = self.logistic_components, out.shape
+        params = out[:, :3 * M].view(B, 3, M, 1, H, W)
+        log_pi, mu, log_s = F.log_softmax(params[:, 0], 1), params[:, 1], params[:, 2].clamp(min=-7)
+        cdf = torch.sigmoid((self.edges.view(1, 1, -1, 1, 1) - mu) * torch.exp(-log_s))  # (B, M, K-1, H, W)
+        zeros, ones = torch.zeros_like(cdf[:, :, :1]), torch.ones_like(cdf[:, :, :1])
+        mass = torch.cat([cdf, ones], 2) - torch.cat([zeros, cdf], 2)  # (B, M, K, H, W)
+        log_mass = torch.logsumexp(log_pi + torch.log(mass.clamp(min=1e-10)), 1)  # (B, K, H, W)
+        return log_mass + out[:, 3 * M:]
 
     def log_prob(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         """x: (B, H, W) or (B, H*W) integer levels. Returns (B,) exact log-probabilities in nats."""
