@@ -48,6 +48,17 @@ class LadderResult:
     train_seconds: float
     params: int
 
+    @classmethod
+    def from_nll(cls, model: str, chapter: str, data: str, test_nll_nats: float, kind: str,
+                 train_seconds: float, params: int) -> LadderResult:
+        """A row whose bits per dimension are derived from the NLL of the 64-pixel digits."""
+        from course_lib.data import NUM_PIXELS
+        from course_lib.metrics import bits_per_dim
+
+        return cls(model=model, chapter=chapter, data=data, test_nll_nats=test_nll_nats,
+                   bits_per_dim=float(bits_per_dim(test_nll_nats, NUM_PIXELS)), kind=kind,
+                   train_seconds=train_seconds, params=params)
+
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MaskedLinear", "MaskedConv2d", "RasterConv2d", "MLP", "conv_mask"]
+__all__ = ["MaskedLinear", "MaskedConv2d", "RasterConv2d", "MLP", "conv_mask", "count_parameters"]
 
 
 class MaskedLinear(nn.Linear):
@@ -113,3 +113,8 @@ class MLP(nn.Sequential):
                 layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(sizes[-1], out_features))
         super().__init__(*layers)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -17,7 +17,7 @@ from course_lib.config import torch_threads
 from course_lib.data import NUM_LEVELS, NUM_PIXELS, DigitsSplit
 from course_lib.distributions import IndependentCategorical, MixtureOfCategoricals
 from course_lib.leaderboard import LadderResult, register
-from course_lib.metrics import bits_per_dim, mean_nll
+from course_lib.metrics import mean_nll
 
 ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0)  # add-alpha pseudo-counts tried for the independent model
 MIXTURE_GRID = {  # (components, alpha) pairs tried for the mixture, full and fast budgets
@@ -28,9 +28,7 @@ RESTARTS = {"full": 3, "fast": 1}  # EM runs per setting; the best training obje
 
 
 def _result(name: str, test_nll: float, seconds: float, params: int) -> LadderResult:
-    return LadderResult(model=name, chapter="02", data="digits17", test_nll_nats=test_nll,
-                        bits_per_dim=float(bits_per_dim(test_nll, NUM_PIXELS)), kind="exact",
-                        train_seconds=seconds, params=params)
+    return LadderResult.from_nll(name, "02", "digits17", test_nll, "exact", seconds, params)
 
 
 @register("uniform (17 levels)", chapter="02")

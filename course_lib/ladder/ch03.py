@@ -21,16 +21,15 @@ import torch
 from course_lib.config import torch_threads
 from course_lib.data import NUM_PIXELS, DigitsSplit
 from course_lib.leaderboard import LadderResult, register
-from course_lib.metrics import bits_per_dim, mean_nll
+from course_lib.metrics import mean_nll
 from course_lib.models.made import MADE
 from course_lib.models.pixelcnn import SymmetryMixturePixelCNN
+from course_lib.nn import count_parameters
 from course_lib.train import fit
 
 
 def _result(name: str, data: str, test_nll: float, seconds: float, model: torch.nn.Module) -> LadderResult:
-    return LadderResult(model=name, chapter="03", data=data, test_nll_nats=test_nll,
-                        bits_per_dim=float(bits_per_dim(test_nll, NUM_PIXELS)), kind="exact",
-                        train_seconds=seconds, params=sum(p.numel() for p in model.parameters()))
+    return LadderResult.from_nll(name, "03", data, test_nll, "exact", seconds, count_parameters(model))
 
 
 # ---- MADE ------------------------------------------------------------------------------------------------

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 import torch
 
 from course_lib.config import torch_threads
-from course_lib.data import NUM_LEVELS, NUM_PIXELS, DigitsSplit
+from course_lib.data import NUM_LEVELS, DigitsSplit
 from course_lib.leaderboard import LadderResult, register
-from course_lib.metrics import bits_per_dim, importance_weighted_log_likelihood
+from course_lib.metrics import importance_weighted_log_likelihood
 from course_lib.models.ppca import PPCA, dequantize, dequantized_nll_bound
-from course_lib.models.vae import VAE, count_parameters
+from course_lib.models.vae import VAE
+from course_lib.nn import count_parameters
 from course_lib.train import fit
 
 ELBO_SAMPLES = 10  # the reported bound averages this many one-sample ELBOs per test image
@@ -99,9 +100,7 @@ def _vae_rows(split: DigitsSplit, fast: bool, seed: int, data: str, name: str) -
     params = count_parameters(model)
 
     def row(label: str, nll: float, kind: str) -> LadderResult:
-        return LadderResult(model=label, chapter="04", data=data, test_nll_nats=nll,
-                            bits_per_dim=float(bits_per_dim(nll, NUM_PIXELS)), kind=kind,
-                            train_seconds=seconds, params=params)
+        return LadderResult.from_nll(label, "04", data, nll, kind, seconds, params)
 
     return [row(f"{name}, negative ELBO", neg_elbo, "bound"),
             row(f"{name}, IWAE k={recipe.iwae_k}", neg_iwae, "estimate")]
@@ -132,6 +131,4 @@ def ppca_entry(split: DigitsSplit, *, fast: bool, seed: int) -> list[LadderResul
     nll = dequantized_nll_bound(best, split.test, NUM_LEVELS, seed=seed + 2)
     d, q = best.w.shape
     params = d + d * q + 1 - q * (q - 1) // 2  # mu, W up to a rotation, sigma^2
-    return [LadderResult(model="PPCA (dequantised)", chapter="04", data="digits17", test_nll_nats=nll,
-                         bits_per_dim=float(bits_per_dim(nll, NUM_PIXELS)), kind="bound", train_seconds=seconds,
-                         params=params)]
+    return [LadderResult.from_nll("PPCA (dequantised)", "04", "digits17", nll, "bound", seconds, params)]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.metrics import importance_weighted_log_likelihood, log_mean_exp  # noqa: F401 (re-exported)
+from course_lib.nn import count_parameters  # noqa: F401 (re-exported)
 
 _LOG_2PI = math.log(2 * math.pi)
 NUM_LEVELS = 17  # grey levels 0..16 of scikit-learn's digits
@@ -268,11 +269,6 @@ class VAE(nn.Module):
             return (u < torch.sigmoid(logits)).float()
         probs = F.softmax(logits, -1).view(-1, NUM_LEVELS)
         return torch.multinomial(probs, 1, generator=generator).view(n, 64)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @torch.no_grad()
