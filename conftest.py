@@ -1,5 +1,7 @@
-"""Test harness settings: fast mode, strict checks, off-screen figures in this process, one torch thread per
-xdist worker, and a table of notebook times (slowest first) at the end of the run."""
+"""Test harness settings for every test path (tests/, notebooks/, solutions/): fast mode, strict checks,
+off-screen figures in this process, one torch thread per xdist worker, and a table of notebook times
+(slowest first) at the end of the run. It sits at the root so that `pytest notebooks/03_...ipynb` alone
+runs in fast mode too."""
 
 from __future__ import annotations
 
