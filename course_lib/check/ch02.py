@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from course_lib.check.core import Case, Exercise, WrongAnswer, compare_values
+from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 
 
 def _f64(t):
