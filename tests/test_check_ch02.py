@@ -165,3 +165,41 @@ def test_dequantised_bound_matches_a_dequantised_uniform_density():
     log2 L bits per dimension, the exact NLL of the uniform discrete model."""
     for levels in (2, 17, 256):
         assert ch02.dequantised_bits_per_dim.reference(0.0, 64, levels) == pytest.approx(math.log2(levels))
+
+
+def test_answers_that_call_the_library_are_not_solutions():
+    """The library's own implementations are listed in `forbidden`: delegating to them is incorrect, with a
+    message that says why."""
+    from course_lib.distributions import Gaussian, IndependentCategorical, MixtureOfCategoricals, smoothed_counts_pmf
+    from course_lib.metrics import bits_per_dim
+
+    def gaussian_via_library(x):
+        g = Gaussian.fit(x[:, None].double(), diagonal=True)
+        return g.mean.reshape(()), g.covariance.reshape(())
+
+    def bpd_via_library(nll_nats, num_dims):
+        return bits_per_dim(nll_nats, num_dims)
+
+    def smoothed_via_library(counts, alpha):
+        return smoothed_counts_pmf(counts, alpha)
+
+    def e_step_via_library(x, weights, probs):
+        model = MixtureOfCategoricals(weights, torch.stack([1 - probs, probs], -1))
+        return model.e_step(x.long()).exp()
+
+    def m_step_via_library(x, r, alpha):
+        nk = r.sum(0)
+        counts = torch.stack([nk[:, None] - r.T @ x, r.T @ x], -1)  # (K, D, 2)
+        return nk / len(x), smoothed_counts_pmf(counts, alpha)[..., 1]
+
+    def smoothed_via_independent(counts, alpha):
+        data = torch.repeat_interleave(torch.arange(len(counts)), counts)[:, None]
+        return IndependentCategorical.fit(data, len(counts), alpha=alpha).probs[0]
+
+    for exercise, fn in [(ch02.gaussian_mle, gaussian_via_library), (ch02.nats_to_bits_per_dim, bpd_via_library),
+                         (ch02.smoothed_pmf, smoothed_via_library), (ch02.smoothed_pmf, smoothed_via_independent),
+                         (ch02.bernoulli_mixture_e_step, e_step_via_library),
+                         (ch02.bernoulli_mixture_m_step, m_step_via_library)]:
+        result = exercise.evaluate(fn)
+        assert result.outcome == "incorrect" and "your code called" in result.message.lower(), \
+            (exercise.name, fn.__name__, result.message)

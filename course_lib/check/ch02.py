@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
+from course_lib.distributions import Gaussian, IndependentCategorical, MixtureOfCategoricals, smoothed_counts_pmf
+from course_lib.metrics import bits_per_dim
 
 
 def _f64(t):
@@ -64,7 +66,7 @@ def _bernoulli_cases(rng):
 
 
 bernoulli_mle = Exercise(
-    chapter="02", name="bernoulli_mle", reference=_bernoulli_mle, make_cases=_bernoulli_cases,
+    name="bernoulli_mle", reference=_bernoulli_mle, make_cases=_bernoulli_cases,
     hint="Set the derivative of the log-likelihood n1 log(theta) + n0 log(1 - theta) to zero: theta = n1 / "
     "N, the share of ones.",
     deeper_hint="x is a float tensor of 0s and 1s, so its mean is the share of ones.",
@@ -108,10 +110,11 @@ def _gaussian_cases(rng):
 
 
 gaussian_mle = Exercise(
-    chapter="02", name="gaussian_mle", reference=_gaussian_mle, make_cases=_gaussian_cases,
+    name="gaussian_mle", reference=_gaussian_mle, make_cases=_gaussian_cases,
     hint="Return a tuple (mean, variance). Setting the derivatives of the Gaussian log-likelihood to zero "
     "gives mu = (1/N) sum x_n and sigma^2 = (1/N) sum (x_n - mu)^2.",
     deeper_hint="torch.var divides by N - 1 unless told otherwise (its `correction` / `unbiased` argument).",
+    forbidden=(Gaussian.fit,),
     wrong_answers=[
         WrongAnswer("unbiased_variance", _gaussian_unbiased,
                     hint="You divided by N - 1 (torch.var's default): that is the unbiased estimator, not "
@@ -149,10 +152,11 @@ def _bpd_cases(rng):
 
 
 nats_to_bits_per_dim = Exercise(
-    chapter="02", name="nats_to_bits_per_dim", reference=_bpd, make_cases=_bpd_cases,
+    name="nats_to_bits_per_dim", reference=_bpd, make_cases=_bpd_cases,
     hint="One nat is 1 / ln 2 bits (log2 y = ln y / ln 2); then share the NLL out over the dimensions.",
     deeper_hint="math.log is the natural logarithm; check yourself on the uniform model of digits17 "
     "(64 ln 17 nats over 64 pixels must give log2 17 bits per dimension).",
+    forbidden=(bits_per_dim,),
     wrong_answers=[
         WrongAnswer("log10", _bpd_log10, hint="You divided by ln 10: that converts to decimal digits (bans), "
                     "not bits. Bits use log base 2."),
@@ -200,11 +204,12 @@ def _smoothed_cases(rng):
 
 
 smoothed_pmf = Exercise(
-    chapter="02", name="smoothed_pmf", reference=_smoothed, make_cases=_smoothed_cases,
+    name="smoothed_pmf", reference=_smoothed, make_cases=_smoothed_cases,
     hint="Add alpha pseudo-counts to every one of the K values, then normalise: (n_k + alpha) / (N + K "
     "alpha).",
     deeper_hint="Integer counts divided in torch give floats, but add alpha in floating point (e.g. after "
     "counts.double()); the K pseudo-counts change the total too.",
+    forbidden=(smoothed_counts_pmf, IndependentCategorical.fit),
     wrong_answers=[
         WrongAnswer("numerator_only", _smoothed_numerator_only,
                     hint="Your probabilities do not sum to 1: you added alpha to each count but not to the "
@@ -262,7 +267,7 @@ def _laplace_cases(rng):
 
 
 laplace_mle = Exercise(
-    chapter="02", name="laplace_mle", reference=_laplace_mle, make_cases=_laplace_cases,
+    name="laplace_mle", reference=_laplace_mle, make_cases=_laplace_cases,
     hint="Write the log-likelihood of Laplace(mu, b), -N log(2b) - sum_n |x_n - mu| / b, and maximise it in "
     "mu first (which value of mu has as many points above it as below?), then set the derivative in b to zero.",
     deeper_hint="The derivative of |x_n - mu| in mu is -sign(x_n - mu); torch.median and abs() are all you "
@@ -330,7 +335,7 @@ def _tied_cases(rng):
 
 
 mean_equals_variance_mle = Exercise(
-    chapter="02", name="mean_equals_variance_mle", reference=_tied_mle, make_cases=_tied_cases,
+    name="mean_equals_variance_mle", reference=_tied_mle, make_cases=_tied_cases,
     hint="Write l(theta) = -N/2 log(2 pi theta) - sum_n (x_n - theta)^2 / (2 theta), differentiate in theta, "
     "multiply the equation by 2 theta^2: it becomes a quadratic in theta. Of its two roots, only one can be a "
     "variance.",
@@ -395,7 +400,7 @@ def _deq_cases(rng):
 
 
 dequantised_bits_per_dim = Exercise(
-    chapter="02", name="dequantised_bits_per_dim", reference=_deq_bpd, make_cases=_deq_cases,
+    name="dequantised_bits_per_dim", reference=_deq_bpd, make_cases=_deq_cases,
     hint="Change of variables: if y = (x + u) / L, the density of z = x + u is p_z(z) = p_y(z / L) / L^D. "
     "The probability of the integer image x is the integral of p_z over the unit cube above it, and Jensen's "
     "inequality turns the mean of log p_z into a lower bound on log P(x). Then convert to bits per dimension.",
@@ -476,12 +481,13 @@ def _compare_responsibilities(got, expected, case):
 
 
 bernoulli_mixture_e_step = Exercise(
-    chapter="02", name="bernoulli_mixture_e_step", reference=_bern_e_step, make_cases=_bern_e_cases,
+    name="bernoulli_mixture_e_step", reference=_bern_e_step, make_cases=_bern_e_cases,
     compare=_compare_responsibilities,
     hint="r_nk = p(z = k | x_n) is proportional to pi_k prod_d mu_kd^x_nd (1 - mu_kd)^(1 - x_nd); take logs "
     "(a product over 64 pixels becomes a sum), then normalise over the components k for each image n.",
     deeper_hint="A matrix product x @ log(mu).T sums over pixels for all (n, k) at once; torch.logsumexp or "
     "torch.softmax along the component axis normalises without underflow.",
+    forbidden=(MixtureOfCategoricals,),
     wrong_answers=[
         WrongAnswer("normalised_over_images", _bern_wrong_axis,
                     hint="Your responsibilities sum to 1 down each column (over the images). Each image's "
@@ -549,11 +555,12 @@ def _bern_m_cases(rng):
 
 
 bernoulli_mixture_m_step = Exercise(
-    chapter="02", name="bernoulli_mixture_m_step", reference=_bern_m_step, make_cases=_bern_m_cases,
+    name="bernoulli_mixture_m_step", reference=_bern_m_step, make_cases=_bern_m_cases,
     hint="Count each image n as r_nk images of component k. With N_k = sum_n r_nk: pi_k = N_k / N, and mu_kd is "
     "a smoothed share of 'on' among those weighted images: (weighted number of ones + alpha) / (N_k + 2 alpha).",
     deeper_hint="A matrix product of the transposed responsibilities with x gives all K x D weighted counts of "
     "ones at once.",
+    forbidden=(MixtureOfCategoricals, smoothed_counts_pmf),
     wrong_answers=[
         WrongAnswer("unweighted", _bern_m_unweighted,
                     hint="Every component got the same pixel probabilities, those of all the data. Each "
