@@ -102,9 +102,6 @@ class StudentMaskedConv2d(nn.Conv2d):
     (ch03.sample_with_temperature, sample_with_temperature),
     (ch03.sample_autoregressive, sample_autoregressive),
     (ch03.MaskedConv2d, StudentMaskedConv2d),
-    (ch03.MaskedConv2d, lambda i, o, k, t: LibraryMaskedConv2d(i, o, k, t)),
-    (ch03.made_masks, library_made_masks),
-    (ch03.causal_attention_mask, library_causal_mask),
     (ch03.top_p_probs, top_p_probs),
     (ch03.interpolated_perplexity, interpolated_perplexity),
     (ch03.ar_autocorrelation, ar_autocorrelation_by_simulation_of_the_equations),
@@ -112,3 +109,14 @@ class StudentMaskedConv2d(nn.Conv2d):
 def test_other_correct_solutions_pass(exercise, solution):
     result = exercise.evaluate(solution)
     assert result.outcome == "correct", result.message
+
+
+@pytest.mark.parametrize("exercise, delegation", [
+    (ch03.MaskedConv2d, lambda i, o, k, t: LibraryMaskedConv2d(i, o, k, t)),
+    (ch03.made_masks, library_made_masks),
+    (ch03.causal_attention_mask, library_causal_mask),
+], ids=["MaskedConv2d", "made_masks", "causal_attention_mask"])
+def test_the_library_own_implementation_is_not_a_solution(exercise, delegation):
+    result = exercise.evaluate(delegation)
+    assert result.outcome == "incorrect"
+    assert "library's own implementation" in result.message, result.message

@@ -11,8 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import nn as _course_nn
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 from course_lib.check.compare import agrees_on_property
+from course_lib.models import made as _made
+from course_lib.models import transformer as _transformer
 
 VOCAB = "." + "abcdefghijklmnopqrstuvwxyz"  # the chapter's alphabet: '.' (index 0) starts and ends a name
 
@@ -223,6 +226,7 @@ def _made_compare_with_property(got, expected, case):
 
 made_masks = Exercise(
     chapter="03", name="made_masks", reference=_made_reference, make_cases=_made_cases,
+    forbidden=(_made.made_masks, _made.MADE),
     call=_made_call, compare=_made_compare_with_property,
     hint="A hidden unit of degree k may see inputs of degree <= k (mask = d_hidden[:, None] >= "
     "d_prev[None, :]); an output of degree d may see hidden units of degree strictly below d "
@@ -266,6 +270,7 @@ def _causal_cases(rng):
 
 causal_attention_mask = Exercise(
     chapter="03", name="causal_attention_mask", reference=_causal_reference, make_cases=_causal_cases,
+    forbidden=(_transformer.causal_attention_mask, _transformer.CausalSelfAttention),
     hint="Return a (T, T) boolean tensor whose entry [s, r] is True when position s may look at position r, "
     "i.e. when r <= s (the past and the position itself).",
     deeper_hint="torch.ones(T, T, dtype=torch.bool).tril() is lower-triangular including the diagonal.",
@@ -339,6 +344,7 @@ def _conv_cases(rng):
 
 MaskedConv2d = Exercise(
     chapter="03", name="MaskedConv2d", reference=_MaskedConvReference, make_cases=_conv_cases, call=_conv_call,
+    forbidden=(_course_nn.MaskedConv2d, _course_nn.RasterConv2d, _course_nn.conv_mask),
     hint="Keep a (k, k) mask of ones, zero every row below the centre and, in the centre row, the pixels right "
     "of the centre, and the centre itself for type 'A' only. Multiply it into the weight in forward "
     "(F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)); the check outputs both types.",
