@@ -55,8 +55,8 @@ def test_an_answer_that_calls_a_forbidden_class_is_incorrect_and_told_why():
 
 
 def test_a_forbidden_method():
-    result = _kde_exercise(forbidden=(KDE.log_prob,)).evaluate(with_the_library)
-    assert result.outcome == INCORRECT and "KDE.log_prob" in result.message
+    result = _kde_exercise(forbidden=(KDE.__init__,)).evaluate(with_the_library)
+    assert result.outcome == INCORRECT and "course_lib.distributions.KDE.__init__" in result.message
 
 
 def test_a_forbidden_function():

@@ -76,7 +76,8 @@ class Exercise:
         call: ``call(impl, case) -> value``, the adapter that turns an implementation into the values that
             are judged (default: ``impl(*case.args, **case.kwargs)``). The reference and the wrong answers go
             through the same adapter. A check that needs more than the return value (many samples, a
-            Jacobian, gradients) computes it here, from the student's code, as plain tensors.
+            Jacobian, gradients) computes it here, from the student's code, as plain tensors. An adapter runs
+            inside the student's call, so it must not call the chapter's references or wrong answers.
         forbidden: the library's own implementations of what the exercise asks for (functions, classes or
             methods). An answer whose call runs any of them, or the checker's references or wrong answers
             of this chapter, is incorrect.
@@ -159,7 +160,8 @@ class Exercise:
             return plain(self.call(impl, case.copy()))
 
     def expected(self, cases: Sequence[Case]) -> list[Any]:
-        """The reference's values on ``cases`` (computed once per process: the cases never change)."""
+        """The reference's values on the exercise's ``cases``, computed once per process (the cases are the
+        same every time, drawn from the exercise's seed)."""
         if self._expected is None:
             self._expected = [self._run_trusted(self.reference, case) for case in cases]
         return self._expected
