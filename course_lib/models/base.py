@@ -7,9 +7,12 @@
 - ``DensityModel``: a model with an exact likelihood adds ``log_prob(x, context=None) -> (B,)`` in nats,
   summed over the event dimensions; its default ``loss`` is the mean negative log-likelihood.
 
-Subclasses write ``_log_prob(x, context)`` and ``_sample(n, context, generator)``; the public methods validate
-the input once (shape and dtype, with a message that says how to fix it), turn off gradients for sampling and
-keep the names the same everywhere: conditioning is always ``context``.
+Subclasses write ``_log_prob(x, context)`` and ``_sample(n, context, generator, **options)``; the public
+methods validate the input once (``validate(x)``: shape and dtype, with a message that says how to fix it;
+``validate_context(context, n)``: none for an unconditional model, one row per example for a conditional one,
+``conditional = True``), turn off gradients for sampling and keep the names the same everywhere: conditioning
+is always ``context``. A discrete model checks its levels with ``check_levels``; keyword options of a sampler
+(``temperature``, ``top_k``) come after ``generator``, keyword-only.
 """
 
 from __future__ import annotations
