@@ -21,8 +21,7 @@ class GRUCharModel(CharModel):
 
     def __init__(self, vocab_size: int = 27, embed_dim: int = 16, hidden: int = 128, num_layers: int = 1,
                  dropout: float = 0.0, max_length: int = 32):
-        super().__init__()
-        self.vocab_size, self.max_length = vocab_size, max_length
+        super().__init__(vocab_size, max_length)
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.gru = nn.GRU(embed_dim, hidden, num_layers=num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
