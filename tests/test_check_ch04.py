@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from course_lib.check import ch04
 from course_lib.check.testing import assert_exercise_behaves, exercises_of
+from course_lib.metrics import log_mean_exp
 from course_lib.models import vae
 from course_lib.models.ppca import PPCA
 
@@ -97,7 +98,7 @@ def ppca_posterior_by_solve(x, mu, W, sigma2):
 
 
 SOLUTIONS = {
-    "reparameterize": [reparameterize, vae.reparameterize],
+    "reparameterize": [reparameterize],
     "active_units": [active_units, active_units_population_variance],
     "gaussian_kl": [gaussian_kl, gaussian_kl_by_distributions],
     "elbo": [elbo],
@@ -170,3 +171,13 @@ def test_ppca_posterior_reference_matches_the_library():
     mean, cov = ch04._ppca_posterior(x[:7], model.mu, model.w, model.sigma2)
     lib_mean, lib_cov = model.posterior(x[:7])
     assert torch.allclose(mean, lib_mean) and torch.allclose(cov, lib_cov)
+
+
+@pytest.mark.parametrize(("exercise", "library"), [
+    (ch04.reparameterize, lambda mu, logvar, eps: vae.reparameterize(mu, logvar, eps)),
+    (ch04.iwae_estimate, lambda a, b, c: log_mean_exp(a + b - c, 0)),
+    (ch04.ppca_posterior, lambda x, mu, W, sigma2: PPCA(mu.double(), W.double(), sigma2.double()).posterior(x)),
+], ids=["reparameterize", "iwae_estimate", "ppca_posterior"])
+def test_calling_the_library_is_not_a_solution(exercise, library):
+    result = exercise.evaluate(library)
+    assert result.outcome == "incorrect" and "called" in result.message, result.message

@@ -13,7 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_lib import metrics
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
+from course_lib.models import vae
+from course_lib.models.ppca import PPCA
 
 
 def _f64(*tensors):
@@ -93,6 +96,7 @@ def _compare_reparameterized(got, expected, case):
 reparameterize = Exercise(
     chapter="04",
     name="reparameterize",
+    forbidden=(vae.reparameterize,),
     reference=_reparameterize,
     make_cases=_reparameterize_cases,
     call=_reparameterize_call,
@@ -200,6 +204,7 @@ def _gaussian_kl_cases(rng):
 gaussian_kl = Exercise(
     chapter="04",
     name="gaussian_kl",
+    forbidden=(vae.gaussian_kl_to_standard_normal,),
     reference=_kl,
     make_cases=_gaussian_kl_cases,
     hint="Write KL(q || p) = E_q[log q(z) - log p(z)] for one dimension, with both log-densities written out. Under "
@@ -385,6 +390,7 @@ def _iwae_cases(rng):
 iwae_estimate = Exercise(
     chapter="04",
     name="iwae_estimate",
+    forbidden=(metrics.log_mean_exp, metrics.importance_weighted_log_likelihood),
     reference=_iwae,
     make_cases=_iwae_cases,
     hint="With log-weights log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x), the estimate is "
@@ -610,6 +616,7 @@ def _compare_posterior(got, expected, case):
 ppca_posterior = Exercise(
     chapter="04",
     name="ppca_posterior",
+    forbidden=(PPCA.posterior, PPCA.reconstruct),
     reference=_ppca_posterior,
     make_cases=_ppca_posterior_cases,
     compare=_compare_posterior,
