@@ -35,8 +35,6 @@ class IWAE(VAE):
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int (samples per example), got {k!r}")
         self.k = k
-        if not hasattr(self, "kl_scale"):  # the warm-up factor set by course_lib.train.KLWarmup
-            self.kl_scale = 1.0
 
     def iw_bound(self, x: Tensor, context: Tensor | None = None, k: int | None = None,
                  kl_weight: float = 1.0) -> Tensor:
