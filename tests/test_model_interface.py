@@ -44,6 +44,8 @@ from course_lib.distributions import (
 from course_lib.models import MODEL_NAMES, DensityModel, Model
 from course_lib.models.ar_series import GaussianAR, NeuralAR
 from course_lib.models.char_models import PAD, BigramCounts, CharModel, ContextMLP, NeuralBigram
+from course_lib.models.gru import GRUCharModel
+from course_lib.models.iwae import IWAE
 from course_lib.models.made import MADE
 from course_lib.models.pixelcnn import PixelCNN, SymmetryMixturePixelCNN
 from course_lib.models.ppca import PPCA
@@ -152,6 +154,8 @@ CASES = [
     Case("NeuralBigram", lambda: _short(_spread(NeuralBigram(3))), "discrete", names(3, 4)),
     Case("ContextMLP", lambda: _short(_spread(ContextMLP(3, window=2, embed_dim=4, hidden=8), 1.0)), "discrete",
          names(3, 4)),
+    Case("GRUCharModel", lambda: _short(_spread(GRUCharModel(3, embed_dim=4, hidden=8), 0.8)), "discrete",
+         names(3, 4)),
     Case("CausalTransformer", lambda: _spread(CausalTransformer(3, max_length=4, dim=8, num_heads=2, num_layers=1,
                                                                 dropout=0.0), 0.7), "discrete", names(3, 4)),
     Case("MADE", lambda: _spread(MADE(3, 3, hidden=(16,))), "discrete", levels(3, 3)),
@@ -172,6 +176,8 @@ CASES = [
                                                    num_pixels=4), 0.8), "bound", levels(4, 2)),
     Case("VAE-17-levels-labels", lambda: _spread(VAE("digits17", latent_dim=1, hidden=8, num_classes=3,
                                                      num_pixels=2), 0.8), "bound", levels(2, 17), _fixed(2)),
+    Case("IWAE", lambda: _spread(IWAE("digits2", latent_dim=1, hidden=8, num_pixels=4, k=3), 0.8), "bound",
+         levels(4, 2)),
 ]
 
 

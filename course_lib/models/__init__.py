@@ -26,6 +26,7 @@ _WHERE = {
     "BigramCounts": "course_lib.models.char_models",
     "NeuralBigram": "course_lib.models.char_models",
     "ContextMLP": "course_lib.models.char_models",
+    "GRUCharModel": "course_lib.models.gru",
     "CausalTransformer": "course_lib.models.transformer",
     "MADE": "course_lib.models.made",
     "PixelCNN": "course_lib.models.pixelcnn",
@@ -35,6 +36,7 @@ _WHERE = {
     # chapter 04: latent variable models
     "PPCA": "course_lib.models.ppca",
     "VAE": "course_lib.models.vae",
+    "IWAE": "course_lib.models.iwae",
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_WHERE)
