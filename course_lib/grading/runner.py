@@ -13,7 +13,7 @@ import importlib
 import os
 from typing import Any
 
-from course_lib.grading import values
+from course_lib.grading import inert, values
 from course_lib.grading.checking import attempts_to_data, find_exercise, run_student
 
 
@@ -26,6 +26,7 @@ def run(namespace: dict[str, Any], chapter: str, name: str, folder: str) -> None
         os.close(fd)
     importlib.import_module(f"course_lib.check.ch{chapter}")  # directly: check.chNN is inert under grading
     exercise = find_exercise(chapter, name)
+    inert.hide_chapter(chapter)  # the import set check.chNN; the student's code must still meet the inert one
     student = namespace.get(name)
     data = {"missing": True} if student is None else {"attempts": attempts_to_data(run_student(exercise, student,
                                                                                                 cases))}

@@ -61,7 +61,7 @@ class _Writer:
         if isinstance(value, float):
             return {"$": "float", "v": repr(value)}  # nan and inf included
         if isinstance(value, torch.Size):
-            return {"$": "size", "items": list(map(int, value))}
+            return {"$": "size", "items": [self.tree(int(v)) for v in value]}
         if isinstance(value, nn.Parameter):
             return {"$": "parameter", "tensor": self.tree(value.data), "requires_grad": value.requires_grad}
         if isinstance(value, torch.Tensor):
@@ -86,6 +86,7 @@ class _Writer:
         return {"$": "opaque", "type": value.type_name if isinstance(value, Opaque) else type(value).__name__}
 
     def tensor(self, value: torch.Tensor) -> dict:
+        requires_grad = bool(value.requires_grad)
         value = value.detach()
         if value.layout != torch.strided:
             raise FormatError(f"cannot write a {value.layout} tensor")
@@ -94,7 +95,7 @@ class _Writer:
         dtype = str(value.dtype).removeprefix("torch.")
         as_numpy = value.cpu().float() if value.dtype == torch.bfloat16 else value.cpu()
         return {"$": "tensor", "array": self.array(as_numpy.resolve_conj().resolve_neg().numpy()), "dtype": dtype,
-                "requires_grad": bool(value.requires_grad)}
+                "requires_grad": requires_grad}
 
     def distribution(self, value: torch.distributions.Distribution) -> dict:
         cls = type(value)

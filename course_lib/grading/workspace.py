@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from course_lib.grading import inert
+
 
 class Workspace:
     """A fresh ``base`` folder with ``work`` and ``home`` inside, owned by ``uid`` (None: this process's)."""
@@ -28,11 +30,13 @@ class Workspace:
         for sub in ("tmp", "cache", "config", "mpl", "ipython"):
             (self.home / sub).mkdir(mode=0o700)
         _copy_font_cache(self.home / "mpl")
+        inert.write_startup(str(self.home / "ipython"))
         (self.work / notebook_name).write_bytes(notebook)
         if uid is not None:
-            for path in [self.work, self.home, *self.home.iterdir(), *self.work.iterdir(),
-                         *(self.home / "mpl").iterdir()]:
-                os.chown(path, uid, uid, follow_symlinks=False)
+            for top in (self.work, self.home):
+                for parent, dirs, files in os.walk(top):
+                    for name in [".", *dirs, *files]:
+                        os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         """The kernel's whole environment: nothing of the grader's leaks in (no tokens, no paths of its own)."""
