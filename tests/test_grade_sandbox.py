@@ -156,7 +156,8 @@ def test_the_view_masks_what_the_uid_cannot_enter():
     needed = [str(private / "python" / "lib"), str(private / "python"), str(shared / "lib")]
     view = plan_view(needed, [str(shared / "class"), str(shared), str(tmp_path / "grades")], [], 61234)
     assert view["masks"] == [(str(private), [str(private / "python")])]
-    assert sorted(view["hides"]) == sorted([str(shared / "class"), str(tmp_path / "grades")])  # shared holds a needed path
+    # shared/ holds a needed path, so only its class/ folder is hidden
+    assert sorted(view["hides"]) == sorted([str(shared / "class"), str(tmp_path / "grades")])
     shutil.rmtree(tmp_path)
 
 
