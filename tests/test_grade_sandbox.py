@@ -39,7 +39,8 @@ def test_every_case_of_every_chapter_crosses_as_data(chapter):
         for original, copy in zip(cases, back, strict=True):
             expected, got = exercise._run_trusted(exercise.reference, original), exercise._run_trusted(
                 exercise.reference, copy)
-            assert compare_values(got, expected, rtol=0, atol=0) is None, exercise.name
+            # the arrays themselves cross bit for bit (next test); a float32 conv need not repeat to the last bit
+            assert compare_values(got, expected, rtol=1e-6, atol=1e-7) is None, exercise.name
     assert exercises_of_chapter(chapter)
 
 
