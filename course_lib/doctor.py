@@ -15,12 +15,13 @@ DEPENDENCIES = {
     "scipy": "statistics in checks and lectures",
     "ipywidgets": "interactive explorers",
     "tqdm": "progress bars",
-    "jupyterlab": "the notebook interface",
     "nbformat": "exercise generation",
     "nbclient": "running notebooks",
     "names": "the names data set (chapter 03)",
     "statsmodels": "the sunspots series (chapter 03)",
 }
+# needed only to open the notebooks on your own machine: Colab and JupyterHub bring their own interface
+INTERFACE = {"jupyterlab": "the notebook interface (not needed on Colab or JupyterHub)"}
 
 
 def doctor(verbose: bool = True) -> dict[str, str]:
@@ -36,6 +37,11 @@ def doctor(verbose: bool = True) -> dict[str, str]:
             report[module] = str(getattr(imported, "__version__", "installed"))
         except Exception as error:  # noqa: BLE001 - report every failure, keep going
             report[module] = f"MISSING ({type(error).__name__}: {error}) - needed for {purpose}"
+    for module, purpose in INTERFACE.items():
+        try:
+            report[module] = str(getattr(importlib.import_module(module), "__version__", "installed"))
+        except Exception:  # noqa: BLE001
+            report[module] = f"not installed - {purpose}"
     try:
         import torch
 

@@ -30,12 +30,12 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from course_lib.check.core import CORRECT
+from course_lib.check import CORRECT
 
 _MARK = "COURSE_GRADE_RESULT:"
 _GRADING_CELL = """
 import json as _json
-from course_lib.check import core as _core
+import course_lib.check as _core
 from course_lib.check import {module} as _chapter_checks  # noqa: F401  (registers the chapter's exercises)
 _rows = {{}}
 for _exercise in _core.exercises_of_chapter({chapter!r}):

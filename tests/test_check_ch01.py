@@ -6,8 +6,7 @@ import math
 import pytest
 import torch
 
-from course_lib.check import ch01
-from course_lib.check.core import CORRECT, INCORRECT, NOT_ATTEMPTED
+from course_lib.check import CORRECT, INCORRECT, NOT_ATTEMPTED, ch01
 from course_lib.check.testing import assert_exercise_behaves, exercises_of
 
 

@@ -3,16 +3,20 @@ traceback, nothing on stderr, and no change to the student's random streams."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from course_lib.check import ch00, core
-from course_lib.check.core import CORRECT, INCORRECT, NOT_ATTEMPTED, Case, Exercise, WrongAnswer
+from course_lib import check as core
+from course_lib.check import CORRECT, INCORRECT, NOT_ATTEMPTED, Case, Exercise, WrongAnswer, ch00
 
-reference = ch00._normal_log_prob
+
+def reference(x, mu, sigma):
+    """A right answer written as a student would (the checker's own reference would count as delegation)."""
+    return -0.5 * ((x - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
 
 
 def _none(x, mu, sigma):
@@ -40,9 +44,9 @@ def _mutates(x, mu, sigma):
     return reference(x / 2, mu, sigma)
 
 
-def _slow(x, mu, sigma):
-    time.sleep(10)
-    return reference(x, mu, sigma)
+def _endless(x, mu, sigma):
+    while True:
+        pass
 
 
 def _prints_and_warns(x, mu, sigma):
@@ -64,16 +68,21 @@ BAD_ANSWERS = {
     "NaNs": (_nans, "NaN"),
     "raises": (_raises, "raised KeyError"),
     "mutates its input": (_mutates, "in place"),
-    "takes 10 s": (_slow, "time limit"),
+    "never returns": (_endless, "endless loop"),
     "prints and warns": (_prints_and_warns, "not correct"),
 }
+
+
+# chapter 00's first exercise, with a hard stop of 1 s instead of 30 s (for the endless loop)
+QUICK_STOP = Exercise(chapter="99", name="quick_stop", reference=ch00._normal_log_prob,
+                      make_cases=ch00.normal_log_prob.make_cases, hint="h", hard_stop=1.0)
 
 
 @pytest.mark.parametrize("name", list(BAD_ANSWERS))
 def test_bad_answers_are_incorrect_with_a_reason(name, capfd):
     answer, reason = BAD_ANSWERS[name]
     start = time.perf_counter()
-    result = ch00.normal_log_prob.evaluate(answer)
+    result = QUICK_STOP.evaluate(answer)
     assert time.perf_counter() - start < 4.0
     assert result.outcome == INCORRECT
     assert reason in result.message
@@ -123,29 +132,29 @@ def test_failed_check_never_shows_the_expected_values():
 
 def test_repeated_failure_shows_a_deeper_hint():
     core.reset_progress()
-    first = ch00.normal_log_prob.evaluate(ch00._no_constant)
-    second = ch00.normal_log_prob.evaluate(ch00._no_constant)
+    first = ch00.normal_log_prob.evaluate(ch00._no_constant, trusted=True)
+    second = ch00.normal_log_prob.evaluate(ch00._no_constant, trusted=True)
     assert len(second.hints) > len(first.hints)
-    assert len(ch00.normal_log_prob.evaluate(ch00._no_constant, hint=2).hints) == 2
+    assert len(ch00.normal_log_prob.evaluate(ch00._no_constant, hint=2, trusted=True).hints) == 2
 
 
 def test_display_is_plain_text_outside_jupyter(capsys):
     ch00.normal_log_prob(reference)
     assert "[correct] chapter 00, normal_log_prob" in capsys.readouterr().out
-    html = ch00.normal_log_prob.evaluate(ch00._no_constant)._repr_html_()
+    html = ch00.normal_log_prob.evaluate(ch00._no_constant, trusted=True)._repr_html_()
     assert "Not yet" in html and "<div" in html
 
 
 def test_summary_is_strict_in_solution_and_exercise_folders(tmp_path, monkeypatch, capsys):
     core.reset_progress()
     ch00.normal_log_prob.evaluate(reference)
-    ch00.log_likelihood_per_example.evaluate(ch00._total)
+    ch00.log_likelihood_per_example.evaluate(ch00._total, trusted=True)
     (tmp_path / "solutions").mkdir()
     monkeypatch.chdir(tmp_path / "solutions")
     monkeypatch.setenv("COURSE_CHECK_STRICT", "1")
     with pytest.raises(AssertionError, match="log_likelihood_per_example"):
         core.summary()
-    ch00.log_likelihood_per_example.evaluate(ch00._per_example)
+    ch00.log_likelihood_per_example.evaluate(ch00._per_example, trusted=True)
     core.summary()
     assert "2 of 2 exercises correct" in capsys.readouterr().out
     core.reset_progress()

@@ -7,7 +7,7 @@ import math
 import torch
 from torch.distributions import Normal
 
-from course_lib.check.core import Case, Exercise, WrongAnswer
+from course_lib.check import Case, Exercise, WrongAnswer
 
 # ---- 1. normal_log_prob(x, mu, sigma): log N(x; mu, sigma^2), elementwise -----------------------------
 

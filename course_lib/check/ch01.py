@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from course_lib.check.core import Case, Exercise, WrongAnswer, compare_values
+from course_lib.check import Case, Exercise, WrongAnswer, compare_values
+from course_lib.check.compare import agrees_on_property
 
 # ---------------------------------------------------------------------------------------------------------
 # 1. empirical_pmf(values, num_values)
@@ -111,20 +112,30 @@ def _sample_cases(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
-def _sample_goodness_of_fit(student: Callable[..., Any]) -> str | None:
-    """Many uniforms from a seeded generator: the sample frequencies must match probs (chi-square test)."""
+_FIT_WEIGHTS = np.array([3.0, 0.0, 5.0, 1.0, 7.0, 0.0, 4.0])
+
+
+def _sample_call(impl: Callable[..., Any], case: Case) -> tuple[Any, Any]:
+    """The values on the case, and the samples for 20000 uniforms from a seeded generator (a long run)."""
+    u = np.random.default_rng(2024).random(20000)
+    return impl(*case.args, **case.kwargs), impl(torch.as_tensor(_FIT_WEIGHTS), torch.as_tensor(u))
+
+
+def _sample_goodness_of_fit(samples: Any) -> str | None:
+    """The frequencies of the samples of the long run must match the weights (chi-square test)."""
     from scipy import stats
 
-    rng = np.random.default_rng(2024)
-    weights = np.array([3.0, 0.0, 5.0, 1.0, 7.0, 0.0, 4.0])
-    u = rng.random(20000)
-    out = torch.as_tensor(student(torch.as_tensor(weights), torch.as_tensor(u))).long().flatten()
-    if out.shape != (len(u),) or out.min() < 0 or out.max() >= len(weights):
+    weights = _FIT_WEIGHTS
+    try:
+        out = torch.as_tensor(samples).long().flatten()
+    except (TypeError, ValueError, RuntimeError):
+        out = None
+    if out is None or out.shape != (20000,) or out.min() < 0 or out.max() >= len(weights):
         return "on 20000 uniforms your sampler did not return one valid value index per uniform."
     counts = np.bincount(out.numpy(), minlength=len(weights))
     if counts[weights == 0].any():
         return "your sampler returned a value whose probability is 0."
-    expected = weights[weights > 0] / weights.sum() * len(u)
+    expected = weights[weights > 0] / weights.sum() * len(out)
     p = stats.chisquare(counts[weights > 0], expected).pvalue
     if p < 1e-4:
         return (f"on 20000 uniforms the frequencies of your samples do not match probs (chi-square test, "
@@ -132,9 +143,15 @@ def _sample_goodness_of_fit(student: Callable[..., Any]) -> str | None:
     return None
 
 
+def _compare_samples(got: Any, expected: Any, case: Case) -> str | None:
+    """The values on the case, then the long run's goodness of fit (failed by the same wrong answers)."""
+    message = compare_values(got[0], expected[0], 1e-4, 1e-6)
+    return message or agrees_on_property(_sample_goodness_of_fit, got[1], expected[1])
+
+
 sample_categorical = Exercise(
     chapter="01", name="sample_categorical", reference=_sample_reference, make_cases=_sample_cases,
-    properties=[_sample_goodness_of_fit],
+    call=_sample_call, compare=_compare_samples,
     hint="Inverse CDF: with F(k) = p(0) + ... + p(k), the sample for a uniform u is the smallest k with "
          "u < F(k). Normalise the weights first: they need not sum to one.",
     deeper_hint="cdf = torch.cumsum(probs, 0) / probs.sum(); torch.searchsorted(cdf, u, right=True).",

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from course_lib.check.core import Case, Exercise, WrongAnswer, compare_values
+from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 
 _LOG_2PI = math.log(2 * math.pi)
 

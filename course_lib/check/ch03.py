@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.check.core import Case, Exercise, WrongAnswer, compare_values
+from course_lib.check import Case, Exercise, WrongAnswer, compare_values
+from course_lib.check.compare import agrees_on_property
 
 VOCAB = "." + "abcdefghijklmnopqrstuvwxyz"  # the chapter's alphabet: '.' (index 0) starts and ends a name
 
@@ -173,34 +174,55 @@ def _made_compare(got, expected, case):
     return None
 
 
-def _made_autoregressive(student) -> str | None:
-    """Build a random MADE from the student's masks and check output i ignores inputs of degree >= its own."""
+def _made_property_instance():
+    """A fixed random MADE of 5 inputs and two hidden layers of 12: its degrees, and the generator for its weights."""
     gen = torch.Generator().manual_seed(3)
     D = 5
     d_in = torch.randperm(D, generator=gen) + 1
     d_hidden = [torch.randint(1, D, (12,), generator=gen) for _ in range(2)]
-    masks = [torch.as_tensor(m, dtype=torch.float64) for m in student(d_in, d_hidden, d_in.clone())]
-    weights = [torch.randn(m.shape, generator=gen, dtype=torch.float64) for m in masks]
+    return d_in, d_hidden, gen
 
-    def net(x):
-        h = x
-        for i, (w, m) in enumerate(zip(weights, masks, strict=True)):
-            h = h @ (w * m).T
-            if i < len(masks) - 1:
-                h = torch.tanh(h)
-        return h
 
-    jac = torch.autograd.functional.jacobian(net, torch.randn(D, generator=gen, dtype=torch.float64))  # (D, D)
-    leaks = (jac.abs() > 1e-12) & (d_in[None, :] >= d_in[:, None])
+def _made_call(impl, case):
+    """The masks for the case, and the masks for the fixed MADE that the property test builds."""
+    d_in, d_hidden, _ = _made_property_instance()
+    return impl(*case.args, **case.kwargs), impl(d_in, d_hidden, d_in.clone())
+
+
+def _made_autoregressive(masks) -> str | None:
+    """Build the fixed MADE from these masks and check output i ignores inputs of degree >= its own."""
+    d_in, _, gen = _made_property_instance()
+    D = len(d_in)
+    try:
+        masks = [torch.as_tensor(m, dtype=torch.float64) for m in masks]
+        weights = [torch.randn(m.shape, generator=gen, dtype=torch.float64) for m in masks]
+
+        def net(x):
+            h = x
+            for i, (w, m) in enumerate(zip(weights, masks, strict=True)):
+                h = h @ (w * m).T
+                if i < len(masks) - 1:
+                    h = torch.tanh(h)
+            return h
+
+        jac = torch.autograd.functional.jacobian(net, torch.randn(D, generator=gen, dtype=torch.float64))
+        leaks = (jac.abs() > 1e-12) & (d_in[None, :] >= d_in[:, None])  # (D, D)
+    except (TypeError, ValueError, RuntimeError):
+        return "a MADE could not be built from your masks: check their shapes (units out, units in)."
     if leaks.any():
         return ("a MADE built with your masks is not autoregressive: an output depends on an input of the same "
                 "or a later position in the ordering.")
     return None
 
 
+def _made_compare_with_property(got, expected, case):
+    message = _made_compare(got[0], expected[0], case)
+    return message or agrees_on_property(_made_autoregressive, got[1], expected[1])
+
+
 made_masks = Exercise(
-    chapter="03", name="made_masks", reference=_made_reference, make_cases=_made_cases, compare=_made_compare,
-    properties=[_made_autoregressive],
+    chapter="03", name="made_masks", reference=_made_reference, make_cases=_made_cases,
+    call=_made_call, compare=_made_compare_with_property,
     hint="A hidden unit of degree k may see inputs of degree <= k (mask = d_hidden[:, None] >= "
     "d_prev[None, :]); an output of degree d may see hidden units of degree strictly below d "
     "(mask = d_out[:, None] > d_hidden[None, :]).",

@@ -1,7 +1,9 @@
 """Helpers that let the unit tests prove every check works both ways.
 
 For each exercise: the generated stub is reported as not attempted, every listed wrong answer as incorrect
-*and recognised by name*, and the reference (plus any extra correct solutions) as correct.
+*and recognised by name*, and the reference (plus any extra correct solutions) as correct. The reference and
+the wrong answers are the checker's own code, so they run as ``trusted`` (calling them is not delegation);
+the extra solutions run as a student's answer would.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
-from course_lib.check.core import CORRECT, INCORRECT, NOT_ATTEMPTED, Exercise
+from course_lib.check import CORRECT, INCORRECT, NOT_ATTEMPTED, Exercise
 
 
 def exercises_of(module: ModuleType) -> list[Exercise]:
@@ -40,11 +42,11 @@ def assert_exercise_behaves(exercise: Exercise, solutions: Iterable[Callable[...
     """Assert the three outcomes: stub -> not attempted, each wrong answer -> recognised, solutions -> correct."""
     stub = exercise.evaluate(make_stub(exercise.reference))
     assert stub.outcome == NOT_ATTEMPTED, f"{exercise.name}: the stub gave {stub.outcome}: {stub.message}"
-    for correct in [exercise.reference, *solutions]:
-        result = exercise.evaluate(correct)
+    for correct, trusted in [(exercise.reference, True), *((s, False) for s in solutions)]:
+        result = exercise.evaluate(correct, trusted=trusted)
         assert result.outcome == CORRECT, f"{exercise.name}: a correct solution gave {result.outcome}: {result.message}"
     for wrong in exercise.wrong_answers:
-        result = exercise.evaluate(wrong.implementation)
+        result = exercise.evaluate(wrong.implementation, trusted=True)  # the checker's own code: no delegation
         assert result.outcome == INCORRECT, f"{exercise.name}: wrong answer {wrong.name!r} passed the check"
         assert result.wrong_answer == wrong.name, (
             f"{exercise.name}: wrong answer {wrong.name!r} was not recognised "
