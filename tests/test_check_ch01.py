@@ -179,7 +179,35 @@ def test_histogram_with_two_bin_formulas_gives_a_training_point_minus_inf():
     assert torch.isfinite(histogram_log_density(points, points, edges)).all()
     result = ch01.histogram_log_density.evaluate(histc_then_floor)
     assert result.outcome == INCORRECT
-    assert ch01.histogram_log_density.evaluate(ch01._hist_two_formulas).wrong_answer == "two_bin_formulas"
+
+    def histogram_then_searchsorted(x_train, x_query, edges):  # a student's version of the same mistake
+        counts = torch.histogram(x_train.float(), bins=edges.float()).hist
+        k = (torch.searchsorted(edges, x_query, right=True) - 1).clamp(0, len(edges) - 2)
+        log_p = torch.log(counts[k] / (len(x_train) * torch.diff(edges)[k]))
+        inside = (x_query >= edges[0]) & (x_query <= edges[-1])
+        return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
+
+    result = ch01.histogram_log_density.evaluate(histogram_then_searchsorted)
+    assert result.outcome == INCORRECT and result.wrong_answer == "two_bin_formulas", result.message
+
+
+def test_calling_the_library_is_not_a_solution():
+    from course_lib.distributions import KDE, Histogram
+
+    def via_histogram(x_train, x_query, edges):
+        return Histogram(x_train, bins=len(edges) - 1, range=(float(edges[0]), float(edges[-1]))).log_prob(x_query)
+
+    def via_kde(x_train, bandwidth):
+        return torch.stack([KDE(torch.cat([x_train[:i], x_train[i + 1:]]), bandwidth).log_prob(x_train[i:i + 1])[0]
+                            for i in range(len(x_train))])
+
+    def via_torch_laplace(u, loc, scale):
+        return torch.distributions.Laplace(loc, scale).icdf(u)
+
+    for exercise, answer in [(ch01.histogram_log_density, via_histogram), (ch01.kde_loo_log_likelihood, via_kde),
+                             (ch01.laplace_inverse_cdf, via_torch_laplace)]:
+        result = exercise.evaluate(answer)
+        assert result.outcome == INCORRECT and "own implementation" in result.message, (exercise.name, result.message)
 
 
 def test_generative_classifier_without_atleast_2d_fails_on_one_feature_without_raising():

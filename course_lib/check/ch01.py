@@ -19,6 +19,7 @@ from torch import Tensor
 
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 from course_lib.check.compare import agrees_on_property
+from course_lib.distributions import KDE, Histogram
 
 # ---------------------------------------------------------------------------------------------------------
 # 1. empirical_pmf(values, num_values)
@@ -53,7 +54,7 @@ def _pmf_cases(rng: np.random.Generator) -> list[Case]:
 
 
 empirical_pmf = Exercise(
-    chapter="01", name="empirical_pmf", reference=_pmf_reference, make_cases=_pmf_cases,
+    name="empirical_pmf", reference=_pmf_reference, make_cases=_pmf_cases,
     hint="The pmf is the share of the data at each value 0..num_values-1: count, then divide by the number "
          "of data points, so the entries sum to one.",
     deeper_hint="torch.bincount(values, minlength=num_values) counts each value; divide by len(values).",
@@ -150,7 +151,7 @@ def _compare_samples(got: Any, expected: Any, case: Case) -> str | None:
 
 
 sample_categorical = Exercise(
-    chapter="01", name="sample_categorical", reference=_sample_reference, make_cases=_sample_cases,
+    name="sample_categorical", reference=_sample_reference, make_cases=_sample_cases,
     call=_sample_call, compare=_compare_samples,
     hint="Inverse CDF: with F(k) = p(0) + ... + p(k), the sample for a uniform u is the smallest k with "
          "u < F(k). Normalise the weights first: they need not sum to one.",
@@ -206,7 +207,7 @@ def _mc_cases(rng: np.random.Generator) -> list[Case]:
 
 
 marginal_and_conditional = Exercise(
-    chapter="01", name="marginal_and_conditional", reference=_mc_reference, make_cases=_mc_cases,
+    name="marginal_and_conditional", reference=_mc_reference, make_cases=_mc_cases,
     hint="joint[i, j] = p(x1 = i, x2 = j). The marginal p(x1 = i) sums row i; the conditional p(x2 | x1 = i) "
          "is row i divided by p(x1 = i), so each row sums to one.",
     deeper_hint="p1 = joint.sum(dim=1); cond = joint / p1[:, None] (or keepdim=True).",
@@ -267,7 +268,8 @@ def _laplace_cases(rng: np.random.Generator) -> list[Case]:
 
 
 laplace_inverse_cdf = Exercise(
-    chapter="01", name="laplace_inverse_cdf", reference=_laplace_reference, make_cases=_laplace_cases,
+    name="laplace_inverse_cdf", reference=_laplace_reference, make_cases=_laplace_cases,
+    forbidden=(torch.distributions.Laplace.icdf,),
     rtol=1e-6, atol=1e-6,
     hint="Integrate the density (1 / 2b) exp(-|x - loc| / b) to get the CDF F(x), separately for x below "
          "and above loc; then solve u = F(x) for x on each side. Which side does u < 1/2 belong to?",
@@ -422,7 +424,8 @@ def _hist_cases(rng: np.random.Generator) -> list[Case]:
 
 
 histogram_log_density = Exercise(
-    chapter="01", name="histogram_log_density", reference=_hist_reference, make_cases=_hist_cases,
+    name="histogram_log_density", reference=_hist_reference, make_cases=_hist_cases,
+    forbidden=(Histogram,),
     compare=_compare_histograms,
     hint="A histogram density is (training points in the query's bin) / (N x that bin's width): a probability "
          "per unit length. It is 0 (log-density -inf) in an empty bin and outside [edges[0], edges[-1]]. "
@@ -522,7 +525,8 @@ def _loo_cases(rng: np.random.Generator) -> list[Case]:
 
 
 kde_loo_log_likelihood = Exercise(
-    chapter="01", name="kde_loo_log_likelihood", reference=_loo_reference, make_cases=_loo_cases,
+    name="kde_loo_log_likelihood", reference=_loo_reference, make_cases=_loo_cases,
+    forbidden=(KDE,),
     rtol=1e-4, atol=2e-3,  # float32 inputs; squared distances are good to about 1e-5
     hint="Point i is scored by the KDE built from the other N - 1 points: its own kernel (which sits exactly on "
          "it) is left out of the sum, and the average runs over N - 1 kernels. Stay in log space.",
@@ -603,7 +607,7 @@ def _conditional_cases(rng: np.random.Generator) -> list[Case]:
 
 
 gaussian_conditional = Exercise(
-    chapter="01", name="gaussian_conditional", reference=_conditional_reference, make_cases=_conditional_cases,
+    name="gaussian_conditional", reference=_conditional_reference, make_cases=_conditional_cases,
     rtol=1e-5, atol=1e-7,
     hint="Fix x_a in the joint density and look at it as a function of x_b alone: the exponent is a quadratic "
          "in x_b, so p(x_b | x_a) is Gaussian; complete the square (do D = 2 first, with numbers). Knowing x_a "
@@ -724,7 +728,7 @@ def classifier(fit: Any, posterior: Any) -> Any:
 
 
 generative_classifier = _ClassifierExercise(
-    chapter="01", name="generative_classifier", reference=_gc_reference, make_cases=_gc_cases,
+    name="generative_classifier", reference=_gc_reference, make_cases=_gc_cases,
     rtol=1e-4, atol=1e-5,
     hint="Fit each class by maximum likelihood (its share of the data, its mean, its own covariance dividing "
          "by N_c); then Bayes' rule: p(y=c | x) is proportional to p(y=c) N(x; mu_c, Sigma_c), normalised "
