@@ -1,6 +1,8 @@
 """Classical density models: histogram, KDE, Gaussian, mixtures (with EM).
 
-Every model has ``log_prob(x) -> (N,)`` in nats and ``sample(n, generator=None)``.
+Every model follows the course's model interface (course_lib.models.base.DensityModel): a fixed
+``event_shape``, ``log_prob(x) -> (N,)`` in nats (inputs checked once, with a message that says how to fix
+them), ``sample(n, generator=None)``, and its tensors held as buffers, so ``.to(device)`` moves them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import math
 import numpy as np
 import torch
 from torch import Tensor
+
+from course_lib.models.base import DensityModel, check_levels
 
 # ---- chapter 01: non-parametric density estimators (Histogram, KDE) ----
 # Both estimators keep the training data and need no training loop. Inputs of shape (N,) give a 1-D model
@@ -32,7 +36,12 @@ def _out_dtype(x: Tensor) -> torch.dtype:
     return x.dtype if x.is_floating_point() else torch.get_default_dtype()
 
 
-class Histogram:
+def _query_points(x: Tensor) -> Tensor:
+    """A validated batch (M,) or (M, D) as float64 points (M, D)."""
+    return x.double().reshape(len(x), -1)
+
+
+class Histogram(DensityModel):
     """Histogram density estimate on a regular grid of bins (1-D or n-D).
 
     p(x) = count(bin(x)) / (N * volume of a bin) inside ``range``, 0 outside, so log_prob is -inf for
@@ -48,7 +57,7 @@ class Histogram:
 
     def __init__(self, data: Tensor, bins: int | tuple[int, ...] = 10, range=None, pseudocount: float = 0.0):
         data = torch.as_tensor(data)
-        self.event_shape = torch.Size(data.shape[1:2])
+        super().__init__(data.shape[1:2])
         pts = _as_points(data, None, "data")  # (N, D)
         d = pts.shape[1]
         bins_t = (bins,) * d if isinstance(bins, int) else tuple(int(b) for b in bins)
@@ -64,24 +73,25 @@ class Histogram:
             highs = torch.tensor([float(p[1]) for p in pairs], dtype=torch.float64)
         highs = torch.where(highs > lows, highs, lows + 1.0)  # a constant feature still gets a width
         self.bins = bins_t
-        self.low, self.high = lows, highs  # (D,), (D,)
-        self.width = (highs - lows) / torch.tensor(bins_t, dtype=torch.float64)  # (D,)
+        self.register_buffer("low", lows)  # (D,)
+        self.register_buffer("high", highs)  # (D,)
+        self.register_buffer("width", (highs - lows) / torch.tensor(bins_t, dtype=torch.float64))  # (D,)
         idx, inside = self._bin_index(pts)
         counts = torch.zeros(math.prod(bins_t), dtype=torch.float64)
         counts.index_add_(0, idx[inside], torch.ones(int(inside.sum()), dtype=torch.float64))
-        self.counts = counts.view(bins_t)  # training points per bin (out-of-range ones are dropped)
+        self.register_buffer("counts", counts.view(bins_t))  # training points per bin (out-of-range: dropped)
         self.num_train = len(pts)
         probs = (counts + pseudocount) / (len(pts) + pseudocount * counts.numel())  # mass per bin
-        self.log_probs_flat = probs.log()  # (num_bins,) log mass of each bin
+        self.register_buffer("log_probs_flat", probs.log())  # (num_bins,) log mass of each bin
 
     def _bin_index(self, pts: Tensor) -> tuple[Tensor, Tensor]:
         """pts (M, D) -> flat bin index (M,) and inside-range mask (M,); the top edge is in the last bin."""
-        bins = torch.tensor(self.bins)
+        bins = torch.tensor(self.bins, device=pts.device)
         k = torch.floor((pts - self.low) / self.width).long()  # (M, D)
         k = torch.where(pts == self.high, bins - 1, k)
         inside = ((pts >= self.low) & (pts <= self.high)).all(1)
         k = torch.minimum(k.clamp(min=0), bins - 1)
-        strides = torch.tensor([math.prod(self.bins[i + 1 :]) for i in range(len(self.bins))])
+        strides = torch.tensor([math.prod(self.bins[i + 1 :]) for i in range(len(self.bins))], device=pts.device)
         return (k * strides).sum(1), inside
 
     @property
@@ -90,27 +100,25 @@ class Histogram:
         triples = zip(self.low.tolist(), self.high.tolist(), self.bins, strict=True)
         return [torch.linspace(lo, hi, b + 1) for lo, hi, b in triples]
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (M,) for 1-D or (M, D). Returns (M,) log-densities in nats (-inf: empty bin or out of range)."""
-        x = torch.as_tensor(x)
-        pts = _as_points(x, len(self.event_shape) and self.event_shape[0], "x")
+        pts = _query_points(x)
         idx, inside = self._bin_index(pts)
         logp = self.log_probs_flat[idx] - self.width.log().sum()
         logp = torch.where(inside, logp, torch.full_like(logp, -math.inf))
         return logp.to(_out_dtype(x))
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """Pick a bin with probability equal to its mass, then a uniform point in it. Returns (n, *event)."""
         probs = self.log_probs_flat.exp()
         flat = torch.multinomial(probs, n, replacement=True, generator=generator)  # (n,)
         k = torch.stack(torch.unravel_index(flat, self.bins), 1).double()  # (n, D)
-        u = torch.rand(n, len(self.bins), generator=generator, dtype=torch.float64)
+        u = torch.rand(n, len(self.bins), generator=generator, dtype=torch.float64, device=self.device)
         x = (self.low + (k + u) * self.width).float()  # (n, D)
         return x.view(n, *self.event_shape)
 
 
-class KDE:
+class KDE(DensityModel):
     """Gaussian kernel density estimate: p(x) = (1/N) sum_i N(x; x_i, h^2 I), in 1-D or n-D.
 
     log p(x) = logsumexp_i(-|x - x_i|^2 / (2 h^2)) - log N - (D/2) log(2 pi h^2), computed by log-sum-exp so
@@ -124,8 +132,8 @@ class KDE:
 
     def __init__(self, data: Tensor, bandwidth: float | str = "scott", chunk_size: int | None = None):
         data = torch.as_tensor(data)
-        self.event_shape = torch.Size(data.shape[1:2])
-        self.data = _as_points(data, None, "data")  # (N, D)
+        super().__init__(data.shape[1:2])
+        self.register_buffer("data", _as_points(data, None, "data"))  # (N, D)
         if isinstance(bandwidth, str):
             bandwidth = self.rule_of_thumb(data, bandwidth)
         self.bandwidth = float(bandwidth)
@@ -145,10 +153,9 @@ class KDE:
             return sigma * (4.0 / (n * (d + 2))) ** (1.0 / (d + 4))
         raise ValueError(f"unknown bandwidth rule {rule!r}; use 'scott', 'silverman' or a number")
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (M,) for 1-D or (M, D). Returns (M,) log-densities in nats."""
-        x = torch.as_tensor(x)
-        pts = _as_points(x, len(self.event_shape) and self.event_shape[0], "x")  # (M, D)
+        pts = _query_points(x)  # (M, D)
         n, d = self.data.shape
         h = self.bandwidth
         log_norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h)
@@ -157,14 +164,13 @@ class KDE:
         for chunk in pts.split(chunk_size):
             sq = (chunk[:, None, :] - self.data[None]).square().sum(-1)  # (m, N), exact (cdist may round)
             out.append(torch.logsumexp(-sq / (2 * h * h), dim=1) - log_norm)
-        logp = torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+        logp = torch.cat(out) if out else torch.zeros(0, dtype=torch.float64, device=self.device)
         return logp.to(_out_dtype(x))
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """Ancestral sampling: pick a training point uniformly, add N(0, h^2 I) noise. Returns (n, *event)."""
-        i = torch.randint(len(self.data), (n,), generator=generator)
-        noise = torch.randn(n, self.data.shape[1], generator=generator, dtype=torch.float64)
+        i = torch.randint(len(self.data), (n,), generator=generator, device=self.device)
+        noise = torch.randn(n, self.data.shape[1], generator=generator, dtype=torch.float64, device=self.device)
         x = (self.data[i] + self.bandwidth * noise).float()  # (n, D)
         return x.view(n, *self.event_shape)
 
@@ -199,7 +205,7 @@ def gaussian_log_prob(x: Tensor, mean: Tensor, covariance: Tensor) -> Tensor:
     return -0.5 * (D * _LOG_2PI + log_det + (z**2).sum(-1))
 
 
-class Gaussian:
+class Gaussian(DensityModel):
     """A multivariate normal N(mean, covariance), with a full or a diagonal covariance.
 
     ``Gaussian.fit(x)`` is the maximum-likelihood estimate: the sample mean and the *biased* covariance
@@ -208,17 +214,18 @@ class Gaussian:
     """
 
     def __init__(self, mean: Tensor, covariance: Tensor, *, diagonal: bool = False):
-        self.mean = torch.as_tensor(mean)
-        self.covariance = torch.as_tensor(covariance, dtype=self.mean.dtype)
+        mean = torch.as_tensor(mean)
+        if mean.dim() != 1:
+            raise ValueError(f"mean must have shape (D,), got {tuple(mean.shape)}")
+        super().__init__(mean.shape)
+        self.register_buffer("mean", mean)
+        self.register_buffer("covariance", torch.as_tensor(covariance, dtype=mean.dtype))
         self.diagonal = diagonal
-        want = (self.dim,) if diagonal else (self.dim, self.dim)
+        D = self.event_shape[0]
+        want = (D,) if diagonal else (D, D)
         if self.covariance.shape != want:
             raise ValueError(f"covariance must have shape {want} (diagonal={diagonal}), "
                              f"got {tuple(self.covariance.shape)}")
-
-    @property
-    def dim(self) -> int:
-        return self.mean.shape[0]
 
     @classmethod
     def fit(cls, x: Tensor, *, diagonal: bool = False, min_variance: float = 0.0) -> Gaussian:
@@ -231,29 +238,27 @@ class Gaussian:
         cov = diff.T @ diff / len(x) + min_variance * torch.eye(x.shape[1], dtype=x.dtype)
         return cls(mean, cov)
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (N, D). Returns (N,) log-densities in nats."""
-        _check_2d(x, self.dim, "Gaussian.log_prob")
         x = x.to(self.mean.dtype)
         if self.diagonal:
             var = self.covariance  # (D,)
             return -0.5 * (_LOG_2PI + torch.log(var) + (x - self.mean) ** 2 / var).sum(-1)
         return gaussian_log_prob(x, self.mean, self.covariance)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """Returns (n, D): mean + L eps with eps ~ N(0, I) and L L^T = covariance."""
-        eps = torch.randn(n, self.dim, generator=generator, dtype=self.mean.dtype)
+        eps = torch.randn(n, *self.event_shape, generator=generator, dtype=self.mean.dtype, device=self.device)
         if self.diagonal:
             return self.mean + eps * self.covariance.sqrt()
         return self.mean + eps @ torch.linalg.cholesky(self.covariance).T
 
     def num_parameters(self) -> int:
-        D = self.dim
+        D = self.event_shape[0]
         return 2 * D if self.diagonal else D + D * (D + 1) // 2
 
 
-class GaussianMixture:
+class GaussianMixture(DensityModel):
     """p(x) = sum_k pi_k N(x | mu_k, Sigma_k), full covariances, fitted by expectation-maximisation.
 
     E-step: log r_nk = log pi_k + log N(x_n | mu_k, Sigma_k) - logsumexp_j(...), all in log space.
@@ -263,9 +268,13 @@ class GaussianMixture:
     """
 
     def __init__(self, weights: Tensor, means: Tensor, covariances: Tensor):
-        self.weights = torch.as_tensor(weights)  # (K,)
-        self.means = torch.as_tensor(means)  # (K, D)
-        self.covariances = torch.as_tensor(covariances)  # (K, D, D)
+        means = torch.as_tensor(means)
+        if means.dim() != 2:
+            raise ValueError(f"means must have shape (K, D), got {tuple(means.shape)}")
+        super().__init__(means.shape[1:])
+        self.register_buffer("weights", torch.as_tensor(weights))  # (K,)
+        self.register_buffer("means", means)  # (K, D)
+        self.register_buffer("covariances", torch.as_tensor(covariances))  # (K, D, D)
         K, D = self.means.shape
         if self.weights.shape != (K,) or self.covariances.shape != (K, D, D):
             raise ValueError(f"expected weights (K,), means (K, D), covariances (K, D, D); got "
@@ -277,20 +286,18 @@ class GaussianMixture:
     def num_components(self) -> int:
         return self.means.shape[0]
 
-    @property
-    def dim(self) -> int:
-        return self.means.shape[1]
-
     def component_log_prob(self, x: Tensor) -> Tensor:
         """log pi_k + log N(x_n | mu_k, Sigma_k): (N, K) joint log-probabilities log p(x_n, z=k)."""
-        _check_2d(x, self.dim, "GaussianMixture")
+        return self._component_log_prob(self.validate(x))
+
+    def _component_log_prob(self, x: Tensor) -> Tensor:
         x = x.to(self.means.dtype)
         cols = [gaussian_log_prob(x, self.means[k], self.covariances[k]) for k in range(self.num_components)]
         return torch.stack(cols, -1) + torch.log(self.weights)
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (N, D). Returns (N,) log p(x) = logsumexp_k [log pi_k + log N(x | mu_k, Sigma_k)] in nats."""
-        return torch.logsumexp(self.component_log_prob(x), -1)
+        return torch.logsumexp(self._component_log_prob(x), -1)
 
     def e_step(self, x: Tensor) -> Tensor:
         """(N, K) log-responsibilities log p(z=k | x_n); each row logsumexps to 0."""
@@ -306,7 +313,7 @@ class GaussianMixture:
         self.means = (r.T @ x) / Nk[:, None]  # (K, D)
         diff = x[None] - self.means[:, None]  # (K, N, D)
         cov = (diff * r.T[..., None]).transpose(1, 2) @ diff / Nk[:, None, None]  # (K, D, D)
-        self.covariances = cov + reg * torch.eye(self.dim, dtype=x.dtype)
+        self.covariances = cov + reg * torch.eye(self.event_shape[0], dtype=x.dtype, device=x.device)
 
     @classmethod
     def init_from_data(cls, x: Tensor, num_components: int, *, generator: torch.Generator | None = None
@@ -352,20 +359,19 @@ class GaussianMixture:
                 best = model
         return best
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """Ancestral sampling: z ~ Categorical(pi), then x ~ N(mu_z, Sigma_z). Returns (n, D)."""
         z = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
-        eps = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
+        eps = torch.randn(n, *self.event_shape, generator=generator, dtype=self.means.dtype, device=self.device)
         L = torch.linalg.cholesky(self.covariances)  # (K, D, D)
         return self.means[z] + torch.einsum("nij,nj->ni", L[z], eps)
 
     def num_parameters(self) -> int:
-        K, D = self.num_components, self.dim
+        K, D = self.num_components, self.event_shape[0]
         return (K - 1) + K * D + K * D * (D + 1) // 2
 
 
-class GaussianMixtureSGD(torch.nn.Module):
+class GaussianMixtureSGD(DensityModel):
     """The same mixture as :class:`GaussianMixture`, as an nn.Module trained by gradient descent on the NLL.
 
     Unconstrained parameters: mixture logits (K,), means (K, D), and a Cholesky factor per component whose
@@ -374,8 +380,7 @@ class GaussianMixtureSGD(torch.nn.Module):
 
     def __init__(self, num_components: int, dim: int, *, init_means: Tensor | None = None,
                  init_log_scale: float = 0.0, generator: torch.Generator | None = None):
-        super().__init__()
-        self.event_shape = (dim,)
+        super().__init__((dim,))
         self.logits = torch.nn.Parameter(torch.zeros(num_components))
         if init_means is None:
             means = torch.randn(num_components, dim, generator=generator)
@@ -390,9 +395,12 @@ class GaussianMixtureSGD(torch.nn.Module):
         """(K, D, D) lower-triangular L_k with a positive diagonal."""
         return self.off_diag * self.lower_mask + torch.diag_embed(self.log_diag.exp())
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (N, D) real; returns it in the parameters' dtype."""
+        return super().validate(x).to(self.means.dtype)
+
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (N, D). Returns (N,) nats."""
-        _check_2d(x, self.event_shape[0], "GaussianMixtureSGD")
         L = self.scale_tril()  # (K, D, D)
         eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
         L_inv = torch.linalg.solve_triangular(L, eye, upper=False)  # (K, D, D), lower triangular
@@ -401,12 +409,8 @@ class GaussianMixtureSGD(torch.nn.Module):
         comp = -0.5 * (D * _LOG_2PI + (z**2).sum(-1)) - self.log_diag.sum(-1)  # (N, K)
         return torch.logsumexp(comp + torch.log_softmax(self.logits, 0), -1)
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean negative log-likelihood in nats."""
-        return -self.log_prob(x).mean()
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
+        """Ancestral sampling: z ~ Categorical(softmax(logits)), x = mu_z + L_z eps. Returns (n, D)."""
         probs = torch.softmax(self.logits, 0)
         z = torch.multinomial(probs, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.event_shape[0], generator=generator, device=self.means.device)
@@ -430,7 +434,7 @@ def smoothed_counts_pmf(counts: Tensor, alpha: float) -> Tensor:
     return (counts + alpha) / (counts.sum(-1, keepdim=True) + alpha * counts.shape[-1])
 
 
-class IndependentCategorical:
+class IndependentCategorical(DensityModel):
     """Every dimension independent: p(x) = prod_d Categorical(x_d | theta_d), x_d in {0..V-1}.
 
     ``fit`` uses add-alpha smoothing (see :func:`smoothed_counts_pmf`): with alpha = 0 a value never seen
@@ -438,12 +442,12 @@ class IndependentCategorical:
     """
 
     def __init__(self, probs: Tensor):
-        self.probs = torch.as_tensor(probs).double()  # (D, V)
-        self.log_probs = torch.log(self.probs)
-
-    @property
-    def dim(self) -> int:
-        return self.probs.shape[0]
+        probs = torch.as_tensor(probs).double()
+        if probs.dim() != 2:
+            raise ValueError(f"probs must have shape (D, V), got {tuple(probs.shape)}")
+        super().__init__(probs.shape[:1])
+        self.register_buffer("probs", probs)  # (D, V)
+        self.register_buffer("log_probs", torch.log(probs))
 
     @property
     def num_values(self) -> int:
@@ -456,21 +460,23 @@ class IndependentCategorical:
         onehot = torch.nn.functional.one_hot(x.long(), num_values)  # (N, D, V)
         return cls(smoothed_counts_pmf(onehot.sum(0), alpha))
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        """x: (N, D) integers. Returns (N,) nats: sum_d log theta_{d, x_d}."""
-        _check_2d(x, self.dim, "IndependentCategorical.log_prob")
-        return self.log_probs.gather(1, x.long().T).T.sum(-1)
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (N, D) integers in 0..num_values-1; returns x.long()."""
+        return check_levels(super().validate(x), self.num_values, self, "values")
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
+        """x: (N, D) integers. Returns (N,) nats: sum_d log theta_{d, x_d}."""
+        return self.log_probs.gather(1, x.T).T.sum(-1)
+
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """Returns (n, D) LongTensor, each pixel drawn from its own categorical."""
         return torch.multinomial(self.probs, n, replacement=True, generator=generator).T.contiguous()
 
     def num_parameters(self) -> int:
-        return self.dim * (self.num_values - 1)
+        return self.event_shape[0] * (self.num_values - 1)
 
 
-class MixtureOfCategoricals:
+class MixtureOfCategoricals(DensityModel):
     """p(x) = sum_k pi_k prod_d Categorical(x_d | theta_kd): pixels independent given the component z.
 
     Fitted by EM. E-step: log r_nk = log pi_k + sum_d log theta_{k,d,x_nd} - logsumexp_j(...). M-step with
@@ -479,8 +485,12 @@ class MixtureOfCategoricals:
     """
 
     def __init__(self, weights: Tensor, probs: Tensor):
-        self.weights = torch.as_tensor(weights).double()  # (K,)
-        self.probs = torch.as_tensor(probs).double()  # (K, D, V)
+        probs = torch.as_tensor(probs).double()
+        if probs.dim() != 3:
+            raise ValueError(f"probs must have shape (K, D, V), got {tuple(probs.shape)}")
+        super().__init__(probs.shape[1:2])
+        self.register_buffer("weights", torch.as_tensor(weights).double())  # (K,)
+        self.register_buffer("probs", probs)  # (K, D, V)
         self.history: list[float] = []  # mean training log-likelihood per EM iteration
         self.objective: list[float] = []  # the same plus log prior / N: what MAP-EM never decreases
 
@@ -489,17 +499,16 @@ class MixtureOfCategoricals:
         return self.probs.shape[0]
 
     @property
-    def dim(self) -> int:
-        return self.probs.shape[1]
-
-    @property
     def num_values(self) -> int:
         return self.probs.shape[2]
 
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (N, D) integers in 0..num_values-1; returns x.long()."""
+        return check_levels(super().validate(x), self.num_values, self, "values")
+
     def component_log_prob(self, x: Tensor) -> Tensor:
         """(N, K) joint log-probabilities log pi_k + log p(x_n | z=k)."""
-        _check_2d(x, self.dim, "MixtureOfCategoricals")
-        return self._joint(self._onehot(x))
+        return self._joint(self._onehot(self.validate(x)))
 
     def _joint(self, onehot: Tensor) -> Tensor:
         ll = onehot @ torch.log(self.probs).reshape(self.num_components, -1).T  # (N, K)
@@ -508,9 +517,9 @@ class MixtureOfCategoricals:
     def _onehot(self, x: Tensor) -> Tensor:
         return torch.nn.functional.one_hot(x.long(), self.num_values).double().reshape(len(x), -1)
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (N, D) integers. Returns (N,) nats."""
-        return torch.logsumexp(self.component_log_prob(x), -1)
+        return torch.logsumexp(self._joint(self._onehot(x)), -1)
 
     def e_step(self, x: Tensor) -> Tensor:
         """(N, K) log-responsibilities."""
@@ -519,7 +528,7 @@ class MixtureOfCategoricals:
 
     def m_step(self, x: Tensor, responsibilities: Tensor, *, alpha: float = 1.0) -> None:
         """MAP M-step from x (N, D) and responsibilities (N, K) (probabilities, not logs)."""
-        self._m_step(self._onehot(x), responsibilities, alpha)
+        self._m_step(self._onehot(self.validate(x)), responsibilities, alpha)
 
     def _m_step(self, onehot: Tensor, responsibilities: Tensor, alpha: float) -> None:
         r = responsibilities.double()  # (N, K)
@@ -565,15 +574,14 @@ class MixtureOfCategoricals:
             if len(self.objective) > 1 and self.objective[-1] - self.objective[-2] < tol:
                 break
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """z ~ Categorical(pi), then every pixel from theta_z. Returns (n, D) LongTensor."""
         z = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
-        p = self.probs[z].reshape(n * self.dim, self.num_values)
-        return torch.multinomial(p, 1, generator=generator).view(n, self.dim)
+        p = self.probs[z].reshape(n * self.event_shape[0], self.num_values)
+        return torch.multinomial(p, 1, generator=generator).view(n, *self.event_shape)
 
     def num_parameters(self) -> int:
-        K, D, V = self.num_components, self.dim, self.num_values
+        K, D, V = self.num_components, self.event_shape[0], self.num_values
         return (K - 1) + K * D * (V - 1)
 
 

@@ -1,172 +1,247 @@
-"""Grade a folder of submitted exercise notebooks: one row per student, whatever state the notebooks are in.
-
-Each notebook runs in its own fresh kernel (a new process) with a time limit, errors allowed, so one broken
-cell does not hide the rest. Then the grader reruns every check of the chapter inside that kernel on the
-functions the notebook defined (the notebook's stored outputs are ignored) and records the outcomes. A
-notebook that cannot be read, times out or crashes its kernel gets a row saying so; grading goes on.
+"""Grade a folder of submitted exercise notebooks: one row per student, decided where no student code runs.
 
 Usage::
 
-    python -m course_lib.grade submissions/ --chapter 01 --csv grades.csv --json grades.jsonl
+    python -m course_lib.grade submissions/ --csv grades.csv --json grades.jsonl [--chapter NN]
+        [--time-limit S] [--memory-limit MB] [--jobs N]
 
 ``submissions/`` holds ``alice.ipynb``, ``bob.ipynb`` ... or ``alice/01_data_distributions.ipynb`` ...; the
-student's name is the path relative to the folder, without ``.ipynb``. The chapter defaults to the
-two-digit prefix of each notebook's file name.
+student's name is the path relative to the folder, without ``.ipynb``. The chapter defaults to the two-digit
+prefix of each notebook's file name.
+
+How a grade is decided. This process reads every submission into memory first (bytes and SHA-256; symbolic
+links are refused) and never runs, imports or unpickles anything a student wrote. Each submission goes to a
+supervisor process of its own (:mod:`course_lib.grading.supervisor`, started with ``python -I``), which runs
+the notebook's code cells (errors allowed; stored outputs ignored) in a fresh Jupyter kernel started in a
+temporary folder that holds only a copy of that notebook, with a wall-clock limit for all its cells (an endless
+loop is interrupted; a kernel that will not stop is killed), an address-space limit and a file-size limit.
+Then it sends each exercise's cases into the kernel as data (JSON and raw arrays, never pickle), a runner
+calls the student's function through the check machinery (time limit, captured output, detection of calls
+into the library's or the checker's own solutions) and writes the returned values back in the same format;
+the supervisor kills every process of the run, reads the values back and judges them with its own copy of
+the exercise. Cell outputs and printed text are never read for grades. In the kernel ``COURSE_GRADING=1``
+makes ``check.chNN`` inert, so a notebook's own check cells cost nothing and do not hand out the checker.
+
+Isolation when the grader runs as root (the way to grade a class): every kernel runs under an unused uid of
+its own slot (one per parallel job), with no groups and no new privileges, so it can neither write the
+submissions nor the grades nor signal or trace another student's kernel; on Linux it also gets a private
+mount namespace in which the submissions' folder and the grades' folders are empty and read-only (it cannot
+even read another notebook), and in which a folder it cannot enter but needs (a Python under ``/root``) is
+replaced by a view of only what it needs. Every process a submission starts is killed before its row
+exists: the supervisor is a child subreaper, so a double-forked daemon stays its descendant, and it kills
+every descendant it finds in ``/proc`` and every process of the slot's uid.
+
+When the grader does not run as root (or with ``--no-drop``), the kernels run as the grader's own user and
+could write whatever that user can. What protects the grades then: the submissions were read into memory
+before any kernel started, and each kernel gets its copy from memory; every submission whose bytes changed
+on disk during the run is restored from memory at the end (and the row notes it); the grades files are
+written only by this process, at the very end, with an atomic replace, after every kernel and every process
+they started are dead (on Linux: the subreaper; on other systems only the kernel's process group is killed,
+so a daemon that left it could survive). A student's kernel could still disturb a kernel running at the
+same time under the same user, so grade with ``--jobs 1`` when not root, or better, as root.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import base64
+import hashlib
 import json
 import os
-import re
+import pwd
+import queue
+import select
+import stat
+import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from course_lib.grading import processes
+from course_lib.grading.kernel import Limits
+from course_lib.grading.report import Row, write_csv, write_jsonl
+from course_lib.grading.supervisor import Job
 
-from course_lib.check import CORRECT
-
-_MARK = "COURSE_GRADE_RESULT:"
-_GRADING_CELL = """
-import json as _json
-import course_lib.check as _core
-from course_lib.check import {module} as _chapter_checks  # noqa: F401  (registers the chapter's exercises)
-_rows = {{}}
-for _exercise in _core.exercises_of_chapter({chapter!r}):
-    _student = globals().get(_exercise.name)
-    if _student is None:
-        _rows[_exercise.name] = "missing"
-    else:
-        _rows[_exercise.name] = _exercise.evaluate(_student).outcome
-print({mark!r} + _json.dumps(_rows))
-"""
+LIBRARY_ROOT = Path(__file__).resolve().parent.parent
+MAX_NOTEBOOK = 64 << 20
+FIRST_UID = 61000  # kernels run under unused uids from here on, one per parallel slot
 
 
 @dataclass
-class GradeRow:
-    """The grade of one submitted notebook."""
+class Submission:
+    """A submitted notebook as read at the start: its path, the student's name, its bytes and their hash."""
 
+    path: Path
     student: str
-    notebook: str
-    chapter: str
-    status: str = "ok"  # ok | unreadable | timeout | kernel died | no chapter
-    outcomes: dict[str, str] = field(default_factory=dict)
-    errors: int = 0  # cells that raised
-    first_error: str = ""
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> int:
-        return sum(1 for o in self.outcomes.values() if o == CORRECT)
-
-    def as_dict(self) -> dict:
-        return {"student": self.student, "notebook": self.notebook, "chapter": self.chapter, "status": self.status,
-                "score": self.score, "total": len(self.outcomes), **self.outcomes, "errors": self.errors,
-                "first_error": self.first_error, "seconds": round(self.seconds, 1)}
+    data: bytes | None
+    sha256: str
+    problem: str = ""  # why it could not be read
 
 
-def _chapter_of(path: Path) -> str | None:
-    match = re.match(r"(\d\d)_", path.name)
-    return match.group(1) if match else None
-
-
-def _cell_errors(notebook: nbformat.NotebookNode) -> list[str]:
-    errors = []
-    for index, cell in enumerate(notebook.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                errors.append(f"cell {index}: {output.get('ename')}: {output.get('evalue', '')}"[:300])
-    return errors
-
-
-def grade_notebook(path: Path, student: str, chapter: str | None = None, *, time_limit: float = 300.0,
-                   fast: bool = True) -> GradeRow:
-    """Run one submission in a fresh kernel and rerun its chapter's checks; never raises for a bad notebook."""
-    chapter = chapter or _chapter_of(path)
-    row = GradeRow(student=student, notebook=str(path), chapter=chapter or "")
-    if chapter is None:
-        row.status = "no chapter"
-        row.first_error = "cannot tell the chapter from the file name; pass --chapter"
-        return row
-    start = time.perf_counter()
+def _read(path: Path) -> tuple[bytes | None, str]:
     try:
-        notebook = nbformat.read(path, as_version=4)
-    except Exception as error:  # noqa: BLE001 - a corrupt file is a row, not a crash
-        row.status, row.first_error = "unreadable", f"{type(error).__name__}: {error}"[:300]
-        return row
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        _GRADING_CELL.format(module=f"ch{chapter}", chapter=chapter, mark=_MARK)))
-    deadline = time.monotonic() + time_limit
-    env_before = {k: os.environ.get(k) for k in ("COURSE_FAST", "COURSE_CHECK_STRICT")}
-    os.environ["COURSE_FAST"] = "1" if fast else "0"
-    os.environ.pop("COURSE_CHECK_STRICT", None)
-    def cell_timeout(cell: nbformat.NotebookNode) -> int:
-        if _MARK in cell.source:
-            return 120  # the grading cell has its own allowance, even after a student's cell ran out of time
-        return max(1, int(deadline - time.monotonic()))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        return None, f"cannot open it: {error.strerror}" + (" (a symbolic link)" if path.is_symlink() else "")
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None, "not a regular file"
+        data = handle.read(MAX_NOTEBOOK + 1)
+    if len(data) > MAX_NOTEBOOK:
+        return None, f"larger than {MAX_NOTEBOOK >> 20} MB"
+    return data, ""
 
-    client = NotebookClient(notebook, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
-                            timeout_func=cell_timeout, resources={"metadata": {"path": str(path.parent)}})
+
+def find_submissions(folder: Path) -> list[Submission]:
+    """Every ``*.ipynb`` under ``folder`` (checkpoints excluded, links not followed), read into memory now."""
+    found = []
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+        found += [Path(parent) / f for f in files if f.endswith(".ipynb")]
+    submissions = []
+    for path in sorted(found, key=lambda p: p.relative_to(folder).as_posix()):
+        data, problem = _read(path)
+        digest = hashlib.sha256(data).hexdigest() if data is not None else ""
+        submissions.append(Submission(path, path.relative_to(folder).with_suffix("").as_posix(), data, digest, problem))
+    return submissions
+
+
+def _free_uids(count: int) -> list[int]:
+    """``count`` uids with no account and no process, for the kernels of each parallel slot."""
+    busy = set()
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            busy.add(os.stat(f"/proc/{name}").st_uid)
+        except OSError:
+            continue
+    uids, uid = [], FIRST_UID
+    while len(uids) < count:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            if uid not in busy:
+                uids.append(uid)
+        uid += 1
+    return uids
+
+
+class _Supervisor:
+    """One supervisor process (one parallel slot), restarted after it fails."""
+
+    def __init__(self, uid: int | None) -> None:
+        self.uid, self.process = uid, None
+
+    def _start(self) -> None:
+        bootstrap = (f"import sys; sys.path.insert(0, {str(LIBRARY_ROOT)!r}); "
+                     "from course_lib.grading.supervisor import main; main()")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "HOME": tempfile.gettempdir(), "OMP_NUM_THREADS": "1"}
+        self.errors = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([sys.executable, "-I", "-c", bootstrap], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors, cwd=tempfile.gettempdir(),
+                                        env=env, start_new_session=True)
+
+    def grade(self, job: Job, timeout: float) -> Row:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        line = b""
+        try:
+            self.process.stdin.write(json.dumps(asdict(job)).encode() + b"\n")
+            self.process.stdin.flush()
+            ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+            line = self.process.stdout.readline() if ready else b""
+            return Row.from_dict(json.loads(line))
+        except (OSError, ValueError, TypeError) as error:
+            self.close()
+            why = "it took too long" if not line else f"{type(error).__name__}"
+            return Row(student=job.student, notebook=job.file_name, chapter=job.chapter or "", sha256=job.sha256,
+                       status="failed", first_error=f"the grader's supervisor failed ({why}): {self._tail()}"[:300])
+
+    def _tail(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read()[-300:].decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        processes.kill_tree(self.process.pid, self.uid)  # its kernels die with it (parent-death signal)
+        self.process.wait()
+        self.errors.close()
+        self.process = None
+
+
+def grade_folder(folder: Path, chapter: str | None = None, *, limits: Limits | None = None, jobs: int = 1,
+                 fast: bool = True, drop: bool | None = None, hide: list[Path] = ()) -> list[Row]:
+    """Grade every notebook under ``folder``, ``jobs`` at a time; rows in name order, whatever ``jobs``.
+
+    ``drop`` (default: when running as root) runs the kernels under unused uids; ``hide`` lists more folders
+    the kernels must not see (the grades' folders). Changed submissions are restored from memory at the end.
+    """
+    limits = limits or Limits()
+    folder = Path(folder).resolve()
+    if Path(processes.__file__).resolve().is_relative_to(folder):
+        raise SystemExit(f"refusing to grade {folder}: the grader's own course_lib lies inside it")
+    drop = os.geteuid() == 0 if drop is None else drop
+    submissions = find_submissions(folder)
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    env = {"COURSE_FAST": "1" if fast else "0", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    uids = _free_uids(jobs) if drop else []
+    slots: queue.Queue = queue.Queue()
+    for uid in uids or [None] * jobs:
+        slots.put(_Supervisor(uid))
+    budget = 3 * (limits.startup + limits.time_limit + limits.grace + 20 * limits.runner_time) + 120
+
+    def grade_one(submission: Submission) -> Row:
+        if submission.data is None:
+            return Row(student=submission.student, notebook=submission.path.name, chapter=chapter or "",
+                       sha256="", status="unreadable", first_error=submission.problem)
+        supervisor = slots.get()
+        try:
+            job = Job(student=submission.student, file_name=submission.path.name,
+                      notebook=base64.b64encode(submission.data).decode(), sha256=submission.sha256, chapter=chapter,
+                      limits=asdict(limits), uid=supervisor.uid, library_root=str(LIBRARY_ROOT),
+                      hide=[str(folder), *map(str, hide)], env=env)
+            row = supervisor.grade(job, budget)
+        finally:
+            slots.put(supervisor)
+        print(f"{row.status:>11}  {row.score}/{len(row.outcomes)}  {submission.student}", file=sys.stderr)
+        return row
+
     try:
-        client.execute()
-    except CellTimeoutError:
-        row.status = "timeout"
-    except DeadKernelError:
-        row.status = "kernel died"
-    except Exception as error:  # noqa: BLE001 - keep grading the others
-        row.status, row.first_error = "failed", f"{type(error).__name__}: {error}"[:300]
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            rows = list(pool.map(grade_one, submissions))
     finally:
-        for key, value in env_before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    row.seconds = time.perf_counter() - start
-    errors = _cell_errors(notebook)
-    if any("KeyboardInterrupt" in e for e in errors) and row.status == "ok":
-        row.status = "timeout"  # a cell ran past the time limit and was interrupted; the checks still ran
-    grading_outputs = notebook.cells[-1].get("outputs", [])
-    text = "".join(o.get("text", "") for o in grading_outputs if o.get("output_type") == "stream")
-    if _MARK in text:
-        row.outcomes = json.loads(text.split(_MARK, 1)[1].strip().splitlines()[0])
-    elif row.status == "ok":
-        row.status = "failed"
-    if errors and errors[-1].startswith(f"cell {len(notebook.cells) - 1}:"):
-        row.status = "failed"  # the grading cell itself failed (e.g. the student broke course_lib's import)
-    row.errors = len(errors)
-    row.first_error = row.first_error or (errors[0] if errors else "")
-    return row
-
-
-def grade_folder(folder: Path, chapter: str | None = None, *, time_limit: float = 300.0,
-                 fast: bool = True) -> list[GradeRow]:
-    """Grade every notebook under ``folder`` (checkpoints excluded), in name order."""
-    paths = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    rows = []
-    for path in paths:
-        student = str(path.relative_to(folder).with_suffix(""))
-        row = grade_notebook(path, student, chapter, time_limit=time_limit, fast=fast)
-        print(f"{row.status:>11}  {row.score}/{len(row.outcomes)}  {student}", file=sys.stderr)
-        rows.append(row)
+        while not slots.empty():
+            slots.get().close()
+    for uid in uids:
+        processes.kill_uid(uid)  # nothing of a kernel's uid outlives the run
+    _restore(submissions, rows)
     return rows
 
 
-def write_csv(rows: list[GradeRow], path: Path) -> None:
-    """One row per student; one column per exercise (the union over all rows)."""
-    records = [r.as_dict() for r in rows]
-    columns: list[str] = []
-    for record in records:
-        columns += [k for k in record if k not in columns]
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(records)
+def _restore(submissions: list[Submission], rows: list[Row]) -> None:
+    """Put back every submission whose bytes changed on disk while grading (it was read at the start)."""
+    for submission, row in zip(submissions, rows, strict=True):
+        if submission.data is None:
+            continue
+        current, _ = _read(submission.path)
+        if current != submission.data:
+            if submission.path.is_symlink():
+                submission.path.unlink()
+            temporary = submission.path.with_name(f".{submission.path.name}.restore")
+            temporary.write_bytes(submission.data)
+            os.replace(temporary, submission.path)
+            row.notes.append("the submitted file changed on disk during grading and was restored")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,19 +250,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapter", help="two-digit chapter, e.g. 01 (default: from each file name)")
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"))
     parser.add_argument("--json", type=Path, help="also write one JSON object per line")
-    parser.add_argument("--time-limit", type=float, default=300.0, help="seconds per notebook")
+    parser.add_argument("--time-limit", type=float, default=300.0, help="wall-clock seconds for a notebook's cells")
+    parser.add_argument("--memory-limit", type=int, default=Limits.memory_mb,
+                        help="address space of a kernel in MB (0: no limit)")
+    parser.add_argument("--runner-time", type=float, default=Limits.runner_time,
+                        help="wall-clock seconds for the checks of one exercise")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own processes")
     parser.add_argument("--full", action="store_true", help="run notebooks in full mode (default: fast mode)")
+    parser.add_argument("--no-drop", action="store_true", help="as root, keep the kernels' uid (not recommended)")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder of notebooks")
-    rows = grade_folder(args.folder, args.chapter, time_limit=args.time_limit, fast=not args.full)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    processes.become_subreaper()  # a supervisor that dies still leaves its orphans with us
+    limits = Limits(time_limit=args.time_limit, memory_mb=args.memory_limit or None, runner_time=args.runner_time)
+    outputs = [p.resolve().parent for p in (args.csv, args.json) if p is not None]
+    start = time.perf_counter()
+    rows = grade_folder(args.folder, args.chapter, limits=limits, jobs=args.jobs, fast=not args.full,
+                        drop=None if not args.no_drop else False, hide=outputs)
+    processes.kill_tree(None)
     if not rows:
         print(f"no notebooks found under {args.folder}", file=sys.stderr)
         return 1
     write_csv(rows, args.csv)
     if args.json:
-        args.json.write_text("".join(json.dumps(r.as_dict()) + "\n" for r in rows))
-    print(f"graded {len(rows)} notebooks -> {args.csv}")
+        write_jsonl(rows, args.json)
+    print(f"graded {len(rows)} notebooks in {time.perf_counter() - start:.1f} s -> {args.csv}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Shared layers: masked linear and convolutional layers (for autoregressive models) and a plain MLP.
+"""Shared layers: masked linear and convolutional layers (for autoregressive models), a plain MLP, and the
+one categorical sampler every discrete model draws with (temperature and top-k in one place).
 
 A mask is a constant 0/1 buffer multiplied into the weight at every call, so a zero in the mask is a
 connection that does not exist: no gradient flows through it and the weight itself is never mutated.
@@ -14,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MaskedLinear", "MaskedConv2d", "RasterConv2d", "MLP", "conv_mask", "count_parameters"]
+__all__ = ["MaskedLinear", "MaskedConv2d", "RasterConv2d", "MLP", "conv_mask", "count_parameters",
+           "tempered_logits", "sample_logits"]
 
 
 class MaskedLinear(nn.Linear):
@@ -118,3 +120,26 @@ class MLP(nn.Sequential):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def tempered_logits(logits: Tensor, temperature: float = 1.0, top_k: int | None = None) -> Tensor:
+    """logits / temperature over the last axis (T < 1 sharper, T > 1 flatter), then -inf outside the top_k.
+
+    softmax(logits / T) is p^(1/T) renormalised: T -> 0 tends to the most likely value, T = 1 is the model.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    logits = logits / temperature
+    if top_k is not None:
+        if not 1 <= top_k <= logits.shape[-1]:
+            raise ValueError(f"top_k must be in 1..{logits.shape[-1]}, got {top_k}")
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def sample_logits(logits: Tensor, generator: torch.Generator | None = None, *, temperature: float = 1.0,
+                  top_k: int | None = None) -> Tensor:
+    """One draw from softmax(tempered logits) for each row of ``logits`` (..., K). Returns (...) long."""
+    probs = F.softmax(tempered_logits(logits, temperature, top_k), dim=-1)
+    return torch.multinomial(probs.reshape(-1, logits.shape[-1]), 1, generator=generator).view(logits.shape[:-1])

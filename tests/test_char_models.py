@@ -38,7 +38,7 @@ def test_neural_bigram_matches_the_counts():
     assert nll_per_char(neural, x) == pytest.approx(nll_per_char(counts_model, x), abs=0.01)
 
 
-@pytest.mark.parametrize("model", [BigramCounts(encode_names(WORDS)), NeuralBigram(), ContextMLP(context=3)],
+@pytest.mark.parametrize("model", [BigramCounts(encode_names(WORDS)), NeuralBigram(), ContextMLP(window=3)],
                          ids=["counts", "neural", "mlp"])
 def test_chain_rule_normalises_by_enumeration(model):
     """Summed over every token sequence of length 3 after the start token, the probabilities give one."""
@@ -53,7 +53,7 @@ def test_chain_rule_normalises_by_enumeration(model):
 
 def test_context_mlp_is_autoregressive():
     torch.manual_seed(0)
-    model = ContextMLP(context=3).eval()
+    model = ContextMLP(window=3).eval()
     x = torch.randint(0, 27, (1, 8))
     base = model.next_logits(x)
     for r in range(8):

@@ -195,3 +195,44 @@ def test_compare_values(got, expected, fragment):
 
 def test_results_report_outcomes():
     assert core.CORRECT == CORRECT and ch00.normal_log_prob.evaluate(reference).outcome == CORRECT
+
+
+CHAPTER_MODULE = """
+from course_lib.check import Case, Exercise
+
+
+class SubclassedExercise(Exercise):
+    def __init__(self, **options):
+        super().__init__(**options)
+
+
+plain = Exercise(name="plain", reference=abs, make_cases=lambda rng: [Case(-1.0)], hint="h")
+subclassed = SubclassedExercise(name="subclassed", reference=abs, make_cases=lambda rng: [Case(-1.0)], hint="h")
+agreeing = Exercise(chapter="77", name="agreeing", reference=abs, make_cases=lambda rng: [Case(-1.0)], hint="h")
+"""
+
+
+def _define(module_name: str, source: str) -> dict:
+    namespace = {"__name__": module_name}
+    exec(compile(source, f"<{module_name}>", "exec"), namespace)  # noqa: S102 - a module defined by the test
+    return namespace
+
+
+def test_the_chapter_comes_from_the_defining_module():
+    namespace = _define("course_lib.check.ch77", CHAPTER_MODULE)
+    assert {namespace[n].chapter for n in ("plain", "subclassed", "agreeing")} == {"77"}
+    assert [e.name for e in core.exercises_of_chapter("77")] == ["plain", "subclassed", "agreeing"]
+    with pytest.raises(ValueError, match="defined in course_lib.check.ch77"):
+        _define("course_lib.check.ch77", CHAPTER_MODULE.replace('chapter="77"', 'chapter="76"'))
+    with pytest.raises(ValueError, match="chapter="):
+        Exercise(name="nowhere", reference=abs, make_cases=lambda rng: [Case(-1.0)], hint="h")
+    assert ch00.normal_log_prob.chapter == "00"
+
+
+def test_the_package_exports_the_interface():
+    for name in ["Case", "Exercise", "WrongAnswer", "Result", "compare_values", "CORRECT", "INCORRECT",
+                 "NOT_ATTEMPTED", "summary", "progress", "reset_progress", "exercises_of_chapter", "Attempt"]:
+        assert hasattr(core, name), name
+    assert core.ch03.__name__ == "course_lib.check.ch03"  # chapter modules load on first use
+    with pytest.raises(AttributeError, match="no checks for chapter 42"):
+        core.ch42  # noqa: B018

@@ -78,3 +78,26 @@ def test_command_line_json_and_errors():
     bad = subprocess.run([sys.executable, "-m", "course_lib.leaderboard", "--only", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "registered" in bad.stderr and "uniform (17 levels)" in bad.stderr
+
+
+def test_run_prints_a_line_per_entry_and_seed_as_it_finishes(capsys):
+    results = leaderboard.run(["uniform (17 levels)", "independent categorical"], fast=True, seeds=[0, 1])
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "[ladder] uniform (17 levels) (chapter 02, seed 0)", "[ladder] uniform (17 levels) (chapter 02, seed 1)",
+        "[ladder] independent categorical (chapter 02, seed 0)",
+        "[ladder] independent categorical (chapter 02, seed 1)"]
+    assert "181.33 nats" in lines[0] and len(results) == 4
+
+
+@pytest.mark.parametrize(("eval_from", "epochs"), [(0.5, [2, 4]), (0.8, [4])])
+def test_pixelcnn_recipe_validates_every_few_epochs_late_and_at_the_end(eval_from, epochs):
+    from course_lib.data import load_digits_split
+    from course_lib.ladder.ch03 import PixelCNNRecipe, train_pixelcnn
+
+    recipe = PixelCNNRecipe(orderings=1, channels=8, num_blocks=1, epochs=4, eval_every=2, eval_from=eval_from,
+                            threads=1)
+    model, log = train_pixelcnn(load_digits_split(), recipe, seed=0)
+    assert log["epoch"] == epochs and len(log["val_nll"]) == len(epochs)
+    assert log["val_nll"][log["epoch"].index(log["best_epoch"])] == min(log["val_nll"]) < 181.33
+    assert not model.training

@@ -111,25 +111,31 @@ def test_grid_integration_is_converged(split, tiny_trained):
 
 def test_short_training_beats_the_uniform_baseline(split):
     torch.manual_seed(0)
-    model = VAE("digits17", latent_dim=4, hidden=64, decoder="conv", channels=8, kl_warmup_steps=20)
+    model = VAE("digits17", latent_dim=4, hidden=64, decoder="conv", channels=8)
     fit(model, split.train, epochs=3, batch_size=64, lr=3e-3, progress=False)
     model.eval()
     neg_elbo = -model.elbo(split.val).mean().item()
     assert neg_elbo < 64 * math.log(17) - 30  # uniform over 17 levels: 181.3 nats per image
 
 
-def test_kl_warmup_ramps_the_weight():
-    model = VAE("digits2", latent_dim=2, hidden=8, kl_warmup_steps=4, beta=2.0)
+def test_kl_weight_is_beta_times_kl_scale_in_training_and_beta_in_eval():
+    torch.manual_seed(0)
+    model = VAE("digits2", latent_dim=2, hidden=8, beta=2.0)
+    assert model.kl_scale == 1.0 and "steps_taken" not in dict(model.named_buffers())
     x = torch.randint(0, 2, (3, 64)).float()
-    weights = []
-    for _ in range(6):
-        weights.append(model.kl_weight())
-        model.loss(x)
-    assert weights == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
-    model.eval()
-    before = int(model.steps_taken)
-    model.loss(x)
-    assert int(model.steps_taken) == before  # evaluation does not advance the warm-up
+
+    def loss_at(scale, training):
+        model.kl_scale = scale
+        model.train(training)
+        torch.manual_seed(1)  # the same reparameterisation noise for every call
+        out = model.loss(x)
+        return out["loss"].item(), out["reconstruction"].item(), out["kl"].item()
+
+    for scale in (0.0, 0.25, 1.0):
+        loss, rec, kl = loss_at(scale, True)
+        assert loss == pytest.approx(rec + 2.0 * scale * kl, rel=1e-6)
+        eval_loss, rec, kl = loss_at(scale, False)  # eval mode: the weight is beta whatever the warm-up says
+        assert eval_loss == pytest.approx(rec + 2.0 * kl, rel=1e-6)
 
 
 def test_conditional_vae():
@@ -138,12 +144,16 @@ def test_conditional_vae():
     x, y = torch.randint(0, 17, (6, 64)), torch.randint(0, 10, (6,))
     assert model.elbo(x, y).shape == (6,)
     assert model.log_weights(x, 5, y).shape == (5, 6)
-    assert model.sample(3, y=7).shape == (3, 64)
+    assert model.sample(3, context=torch.full((3,), 7)).shape == (3, 64)
     assert grid_log_likelihood(model, x, y, points=41).shape == (6,)
     with pytest.raises(ValueError, match="labels"):
         model.elbo(x)
     with pytest.raises(ValueError, match="labels"):
         model.sample(3)
+    with pytest.raises(TypeError, match="torch.full"):
+        model.sample(3, context=7)  # one label per sample, as a tensor
+    with pytest.raises(ValueError, match="labels"):
+        model.elbo(x, y + 10)  # labels out of range
 
 
 def test_ladder_entry_fast(split):

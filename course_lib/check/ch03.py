@@ -1,5 +1,6 @@
-"""Checks for chapter 03: autoregressive models (bigram likelihood, temperature sampling, MADE masks,
-causal attention, masked convolutions, AR(p) by least squares, sequential sampling)."""
+"""Checks for chapter 03: autoregressive models (bigram likelihood, temperature and top-p sampling, MADE masks,
+causal attention, masked convolutions, interpolated bigram perplexity, AR(p) autocorrelation, sequential
+sampling in a given ordering)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import nn as _course_nn
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 from course_lib.check.compare import agrees_on_property
+from course_lib.models import made as _made
+from course_lib.models import transformer as _transformer
 
 VOCAB = "." + "abcdefghijklmnopqrstuvwxyz"  # the chapter's alphabet: '.' (index 0) starts and ends a name
 
@@ -222,6 +226,7 @@ def _made_compare_with_property(got, expected, case):
 
 made_masks = Exercise(
     chapter="03", name="made_masks", reference=_made_reference, make_cases=_made_cases,
+    forbidden=(_made.made_masks, _made.MADE),
     call=_made_call, compare=_made_compare_with_property,
     hint="A hidden unit of degree k may see inputs of degree <= k (mask = d_hidden[:, None] >= "
     "d_prev[None, :]); an output of degree d may see hidden units of degree strictly below d "
@@ -265,6 +270,7 @@ def _causal_cases(rng):
 
 causal_attention_mask = Exercise(
     chapter="03", name="causal_attention_mask", reference=_causal_reference, make_cases=_causal_cases,
+    forbidden=(_transformer.causal_attention_mask, _transformer.CausalSelfAttention),
     hint="Return a (T, T) boolean tensor whose entry [s, r] is True when position s may look at position r, "
     "i.e. when r <= s (the past and the position itself).",
     deeper_hint="torch.ones(T, T, dtype=torch.bool).tril() is lower-triangular including the diagonal.",
@@ -338,6 +344,7 @@ def _conv_cases(rng):
 
 MaskedConv2d = Exercise(
     chapter="03", name="MaskedConv2d", reference=_MaskedConvReference, make_cases=_conv_cases, call=_conv_call,
+    forbidden=(_course_nn.MaskedConv2d, _course_nn.RasterConv2d, _course_nn.conv_mask),
     hint="Keep a (k, k) mask of ones, zero every row below the centre and, in the centre row, the pixels right "
     "of the centre, and the centre itself for type 'A' only. Multiply it into the weight in forward "
     "(F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)); the check outputs both types.",
@@ -359,127 +366,290 @@ MaskedConv2d = Exercise(
 )
 
 
-# ---- 6. fit_ar_least_squares(series, p) ------------------------------------------------------------------
+# ---- top_p_probs(logits, top_p) ---------------------------------------------------------------------------
 
 
-def _ar_fit(series, p, shift=0, intercept=True):
-    """shift = 0: lags x_{t-1..t-p}; shift = +1 uses x_{t..t-p+1} (x_t itself); -1 uses x_{t-2..t-p-1}."""
-    s = torch.as_tensor(series, dtype=torch.float64)
-    n = len(s)
-    start = p + (1 if shift < 0 else 0)
-    lags = [s[start - i + shift : n - i + shift] for i in range(1, p + 1)]
-    X = torch.stack(([torch.ones(n - start, dtype=torch.float64)] if intercept else []) + lags, 1)
-    y = s[start:]
-    params = torch.linalg.lstsq(X, y[:, None]).solution.squeeze(1)
-    sigma2 = float(((y - X @ params) ** 2).mean())
-    if not intercept:
-        params = torch.cat([torch.zeros(1, dtype=torch.float64), params])
-    return params, sigma2
+def _top_p(logits, top_p, inclusive=False, renormalise=True, descending=True, scatter=True):
+    probs = F.softmax(logits.double(), dim=-1)  # (B, V)
+    sorted_p, order = probs.sort(dim=-1, descending=descending)
+    before = sorted_p.cumsum(-1) - sorted_p  # probability of the tokens ranked above each one
+    keep = (before + sorted_p <= top_p) if inclusive else (before < top_p)
+    kept = sorted_p * keep
+    if renormalise:
+        kept = kept / kept.sum(-1, keepdim=True)
+    if not scatter:
+        return kept
+    return torch.zeros_like(probs).scatter(-1, order, kept)
 
 
-def _ar_reference(series, p):
-    return _ar_fit(series, p)
+def _top_p_reference(logits, top_p):
+    return _top_p(logits, top_p)
 
 
-def _ar_cases(rng):
+def _top_p_cases(rng):
     cases = []
-    for p in (1, 2, int(rng.integers(2, 4))):
-        n = int(rng.integers(40, 80))
-        phi = rng.uniform(0.15, 0.35, size=p) * rng.choice([-1, 1], size=p)
-        x = list(rng.normal(size=p))
-        c = float(rng.uniform(1.0, 3.0))
-        for _ in range(n):
-            x.append(c + float(np.dot(phi, x[::-1][:p])) + float(rng.normal(0, 0.5)))
-        cases.append(Case(torch.as_tensor(x[p:], dtype=torch.float64), p))
+    for _ in range(3):
+        B, V = int(rng.integers(6, 12)), int(rng.integers(8, 14))
+        logits = torch.as_tensor(rng.normal(0, 1.5, size=(B, V)), dtype=torch.float32)
+        top = float(F.softmax(logits.double(), -1).max())
+        # at least two tokens in every nucleus, and never all of them
+        cases.append(Case(logits, float(rng.uniform(min(top + 0.05, 0.9), 0.93))))
     return cases
 
 
-fit_ar_least_squares = Exercise(
-    chapter="03", name="fit_ar_least_squares", reference=_ar_reference, make_cases=_ar_cases,
-    hint="Regress x_t on [1, x_{t-1}, ..., x_{t-p}] for t = p .. n-1 by least squares; return (params of "
-    "shape (p+1,) = [c, phi_1, ..., phi_p], sigma^2 = the mean squared residual).",
-    deeper_hint="Column i of the design matrix (i = 1..p) is series[p - i : n - i]; the target is series[p:]; "
-    "torch.linalg.lstsq(X, y[:, None]).solution solves it.",
+top_p_probs = Exercise(
+    chapter="03", name="top_p_probs", reference=_top_p_reference, make_cases=_top_p_cases,
+    hint="Rank the tokens of each row from the most to the least likely. The nucleus is the shortest run from the "
+    "top whose probability reaches top_p, so a token belongs to it when the tokens ranked above it hold less "
+    "than top_p. Zero the others, renormalise, and put every probability back at its token's position.",
+    deeper_hint="torch.sort(probs, descending=True) gives the sorted values and their positions; cumsum minus "
+    "the value itself is the mass above a token; Tensor.scatter puts sorted values back in place.",
     wrong_answers=[
-        WrongAnswer("lags_include_present", lambda s, p: _ar_fit(s, p, shift=1),
-                    hint="Your lags are shifted by one: the first 'lag' column is x_t itself, so the fit is "
-                    "perfect (sigma^2 = 0) and useless for forecasting. Lag i at row t is x_{t-i}: "
-                    "series[p - i : n - i]."),
-        WrongAnswer("lags_one_too_old", lambda s, p: _ar_fit(s, p, shift=-1),
-                    hint="Your lags are shifted by one the other way: you regress x_t on x_{t-2}, ..., "
-                    "x_{t-p-1}, skipping the most recent value. Lag i at row t is x_{t-i}."),
-        WrongAnswer("no_intercept", lambda s, p: _ar_fit(s, p, intercept=False),
-                    hint="You left out the intercept c: without a column of ones the model forces the series "
-                    "towards 0. Put a column of ones first in the design matrix (params[0] is c)."),
+        WrongAnswer("crossing_token_dropped", lambda lg, p: _top_p(lg, p, inclusive=True),
+                    hint="Your nucleus stops before the token that makes the cumulative probability reach top_p, so "
+                    "it holds less than top_p (and a row whose top token alone exceeds top_p would keep nothing). "
+                    "Keep a token when the mass ranked *above* it is still below top_p."),
+        WrongAnswer("not_renormalised", lambda lg, p: _top_p(lg, p, renormalise=False),
+                    hint="Your rows do not sum to one: after dropping the tokens outside the nucleus, divide by the "
+                    "probability that is left, so that each row is again a distribution."),
+        WrongAnswer("least_likely_first", lambda lg, p: _top_p(lg, p, descending=False),
+                    hint="You ranked the tokens from the least likely up, so the nucleus is made of the rare tokens. "
+                    "Sort in descending order of probability."),
+        WrongAnswer("left_in_sorted_order", lambda lg, p: _top_p(lg, p, scatter=False),
+                    hint="Your probabilities are right but in the sorted order: column j must hold the probability "
+                    "of token j. Put the kept values back at the positions the sort gave you."),
     ],
 )
 
 
-# ---- 7. sample_autoregressive(model, u) -------------------------------------------------------------------
+# ---- interpolated_perplexity(counts, words, lam) --------------------------------------------------------------
+
+
+def _interpolated_log_probs(counts, lam, unigram_axis=0, geometric=False):
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    bigram = counts / counts.sum(1, keepdim=True)  # (V, V): p(b | a)
+    unigram = counts.sum(unigram_axis) / counts.sum()  # (V,): the share of each token among the next tokens
+    if geometric:
+        return lam * bigram.log() + (1 - lam) * unigram.log()[None, :]
+    return (lam * bigram + (1 - lam) * unigram[None, :]).log()
+
+
+def _perplexity(counts, words, lam, per="character", base="e", unigram_axis=0, geometric=False, end_counted=True):
+    log_p = _interpolated_log_probs(counts, lam, unigram_axis, geometric)
+    total, chars = 0.0, 0
+    for word in words:
+        ids = [0] + [VOCAB.index(c) for c in word] + [0]
+        total += float(sum(log_p[a, b] for a, b in zip(ids[:-1], ids[1:], strict=True)))
+        chars += len(word) + end_counted
+    nll = -total / (len(words) if per == "word" else chars)  # nats
+    return {"e": math.exp(nll), "2": 2.0 ** nll, "nll": nll}[base]
+
+
+def _perplexity_reference(counts, words, lam):
+    return _perplexity(counts, words, lam)
+
+
+def _perplexity_cases(rng):
+    cases = []
+    for _ in range(3):
+        counts = rng.poisson(0.8, size=(27, 27)) * rng.integers(1, 8, size=(27, 27))
+        counts[:, 0] += 1  # every token can end a name, and every row has counts
+        words = []
+        for _ in range(int(rng.integers(4, 8))):
+            letters = [int(c) for c in rng.integers(1, 27, size=int(rng.integers(2, 8)))]
+            words.append("".join(VOCAB[c] for c in letters))
+        pairs = [(VOCAB.index(a), VOCAB.index(b)) for w in words for a, b in zip(w[:-1], w[1:], strict=True)]
+        if all(counts[a, b] > 0 for a, b in pairs):
+            counts[VOCAB.index(words[0][0]), VOCAB.index(words[0][1])] = 0  # at least one unseen pair
+        cases.append(Case(torch.as_tensor(counts, dtype=torch.float32), words, float(rng.uniform(0.3, 0.9))))
+    return cases
+
+
+interpolated_perplexity = Exercise(
+    chapter="03", name="interpolated_perplexity", reference=_perplexity_reference, make_cases=_perplexity_cases,
+    hint="Mix the probabilities, not their logarithms: p(b | a) = lam * N[a, b] / sum_b' N[a, b'] + (1 - lam) * "
+    "u(b), with u(b) the share of token b among all the next tokens counted in N. Sum log p over the pairs of "
+    "'.' + word + '.', divide minus that sum by the number of predicted tokens (the end token included) and "
+    "exponentiate.",
+    deeper_hint="The unigram is counts.sum(0) / counts.sum() (column sums: b is the next token). Perplexity = "
+    "exp(nats per character) = 2 ** (bits per character).",
+    wrong_answers=[
+        WrongAnswer("per_word", lambda c, w, lam: _perplexity(c, w, lam, per="word"),
+                    hint="You averaged the negative log-likelihood per word. Perplexity per character divides by "
+                    "the number of predicted tokens: each word's letters plus its end token."),
+        WrongAnswer("end_token_not_counted", lambda c, w, lam: _perplexity(c, w, lam, end_counted=False),
+                    hint="You kept the end token's factor in the log-likelihood but did not count it as a "
+                    "predicted character: a word of n letters has n + 1 predictions."),
+        WrongAnswer("mixed_log_probabilities", lambda c, w, lam: _perplexity(c, w, lam, geometric=True),
+                    hint="You mixed the log-probabilities (lam * log p_bigram + (1 - lam) * log p_unigram). That "
+                    "geometric mixture is not normalised, and an unseen pair still has log-probability -inf. "
+                    "Interpolation mixes the probabilities themselves, then takes the log."),
+        WrongAnswer("unigram_of_previous_tokens", lambda c, w, lam: _perplexity(c, w, lam, unigram_axis=1),
+                    hint="Your unigram counts how often each token comes *before* another (row sums of N). The "
+                    "back-off distribution is over the next token b: use the column sums of N."),
+        WrongAnswer("bases_mixed", lambda c, w, lam: _perplexity(c, w, lam, base="2"),
+                    hint="You raised 2 to a negative log-likelihood measured in nats. Perplexity is e ** (nats "
+                    "per character), or equally 2 ** (bits per character): keep the base and the unit together."),
+        WrongAnswer("returned_nll", lambda c, w, lam: _perplexity(c, w, lam, base="nll"),
+                    hint="You returned the NLL in nats per character. Perplexity is its exponential: the size of "
+                    "a uniform choice that would be as surprising."),
+    ],
+)
+
+
+# ---- ar_autocorrelation(phi, max_lag) -------------------------------------------------------------------
+
+
+def _ar_acf(phi, max_lag, symmetric=True, geometric=False):
+    """rho_0 .. rho_max_lag of a stationary AR(p) from rho_k = sum_i phi_i rho_{|k - i|} (Yule-Walker)."""
+    phi = torch.as_tensor(phi, dtype=torch.float64)
+    p = len(phi)
+    if geometric:
+        return phi[0] ** torch.arange(max_lag + 1, dtype=torch.float64)
+    # unknowns rho_1 .. rho_p; equation k: rho_k - sum_i phi_i rho_{|k-i|} = [phi_k if k-i == 0]
+    A, b = torch.eye(p, dtype=torch.float64), torch.zeros(p, dtype=torch.float64)
+    for k in range(1, p + 1):
+        for i in range(1, p + 1):
+            lag = k - i if symmetric else max(k - i, -1)
+            if lag == 0:
+                b[k - 1] += phi[i - 1]
+            elif lag > 0:
+                A[k - 1, lag - 1] -= phi[i - 1]
+            elif lag < 0 and symmetric:
+                A[k - 1, -lag - 1] -= phi[i - 1]
+    rho = [1.0, *torch.linalg.solve(A, b).tolist()]
+    for k in range(p + 1, max_lag + 1):
+        rho.append(sum(float(phi[i - 1]) * rho[k - i] for i in range(1, p + 1)))
+    return torch.tensor(rho[: max_lag + 1], dtype=torch.float64)
+
+
+def _ar_acf_reference(phi, max_lag):
+    return _ar_acf(phi, max_lag)
+
+
+def _ar_acf_cases(rng):
+    """Stationary AR(p): the roots of z^p - phi_1 z^(p-1) - ... - phi_p lie inside the unit circle."""
+    cases = []
+    for kind in ("complex pair", "real and complex", "two real"):
+        if kind == "two real":
+            roots = [rng.uniform(0.3, 0.9), -rng.uniform(0.2, 0.6)]
+        else:
+            r, theta = rng.uniform(0.6, 0.9), rng.uniform(0.3, 1.2)
+            roots = [r * np.exp(1j * theta), r * np.exp(-1j * theta)]
+            if kind == "real and complex":
+                roots.append(rng.uniform(-0.7, 0.7))
+        phi = -np.real(np.poly(roots))[1:]
+        cases.append(Case(torch.as_tensor(phi, dtype=torch.float64), int(rng.integers(8, 15))))
+    return cases
+
+
+ar_autocorrelation = Exercise(
+    chapter="03", name="ar_autocorrelation", reference=_ar_acf_reference, make_cases=_ar_acf_cases,
+    hint="Multiply the centred AR equation by x_{t-k} and take expectations: rho_k = sum_i phi_i rho_{k-i} for "
+    "k >= 1, with rho_0 = 1 and rho_{-j} = rho_j. The first p of these equations are a linear system in rho_1 .. "
+    "rho_p; every later rho_k follows from the p before it.",
+    deeper_hint="Build a (p, p) matrix for the unknowns rho_1 .. rho_p (move each phi_i rho_{|k-i|} with "
+    "|k - i| >= 1 to the left-hand side; terms with k = i go to the right) and solve it with torch.linalg.solve.",
+    wrong_answers=[
+        WrongAnswer("impulse_response", lambda phi, L: _ar_acf(phi, L, symmetric=False),
+                    hint="You set rho_{k-i} to zero for k < i, which gives the moving-average weights psi_k (the "
+                    "response to one shock), not the autocorrelation. The correlation at a negative lag equals "
+                    "the one at the positive lag: rho_{-j} = rho_j, so the first p equations are coupled."),
+        WrongAnswer("ar1_formula", lambda phi, L: _ar_acf(phi, L, geometric=True),
+                    hint="rho_k = phi_1 ** k holds for an AR(1) only: with p >= 2 lags every rho_k depends on the "
+                    "p previous ones, and a pair of complex roots makes it oscillate."),
+    ],
+)
+
+
+# ---- sample_autoregressive(model, u, order) ------------------------------------------------------------
 
 
 class ToyARModel(nn.Module):
-    """A small autoregressive model over D variables with K values: logits_i = b_i + sum_{j<i} W[i, j, x_j].
+    """A small autoregressive model over D variables with K values, in the ordering `order`:
+    logits_j = b_j + sum_{k read before j} W[j, k, x_k].
 
-    `logits(x)` takes (n, D) integer values and returns (n, D, K); like MADE, the logits of variable i
-    depend on x_0 .. x_{i-1} only.
+    `logits(x)` takes (n, D) integer values and returns (n, D, K); the logits of variable j depend only on
+    the variables read before j, i.e. on x[order[0]], ..., x[order[t-1]] where order[t] = j.
     """
 
-    def __init__(self, num_dims: int, num_levels: int, seed: int = 0, scale: float = 3.0):
+    def __init__(self, num_dims: int, num_levels: int, order: torch.Tensor | None = None, seed: int = 0,
+                 scale: float = 3.0):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         self.num_dims, self.num_levels = num_dims, num_levels
+        order = torch.arange(num_dims) if order is None else torch.as_tensor(order)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(num_dims)  # rank[j] = the step at which variable j is read
         self.bias = nn.Parameter(torch.randn(num_dims, num_levels, generator=gen))
         W = scale * torch.randn(num_dims, num_dims, num_levels, num_levels, generator=gen)
-        self.W = nn.Parameter(W * torch.ones(num_dims, num_dims).tril(-1)[:, :, None, None])
+        before = (rank[None, :] < rank[:, None]).double()  # [j, k]: k is read before j
+        self.W = nn.Parameter(W * before[:, :, None, None])
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         onehot = F.one_hot(x.long(), self.num_levels).double()  # (n, D, K)
         return self.bias.double() + torch.einsum("ijab,nja->nib", self.W.double(), onehot)
 
 
-def _sample_reference(model, u):
+def _sample_in_order(model, u, steps, u_column=None):
+    """Draw variable steps[t] at step t with the uniform u[:, u_column(t, j)] (default: u[:, j])."""
     n, D = u.shape
     x = torch.zeros(n, D, dtype=torch.long)
-    for i in range(D):
-        x[:, i] = _inverse_cdf(F.softmax(model.logits(x)[:, i].double(), -1), u[:, i])
+    for t, j in enumerate(steps):
+        column = j if u_column is None else u_column(t, j)
+        x[:, j] = _inverse_cdf(F.softmax(model.logits(x)[:, j].double(), -1), u[:, column])
     return x
 
 
-def _sample_all_at_once(model, u):
+def _sample_reference(model, u, order):
+    return _sample_in_order(model, u, [int(j) for j in order])
+
+
+def _sample_index_order(model, u, order):
+    return _sample_in_order(model, u, list(range(u.shape[1])))
+
+
+def _sample_u_by_step(model, u, order):
+    return _sample_in_order(model, u, [int(j) for j in order], u_column=lambda t, j: t)
+
+
+def _sample_all_at_once(model, u, order):
     n, D = u.shape
     probs = F.softmax(model.logits(torch.zeros(n, D, dtype=torch.long)).double(), -1)  # (n, D, K)
     return torch.stack([_inverse_cdf(probs[:, i], u[:, i]) for i in range(D)], 1)
-
-
-def _sample_same_u(model, u):
-    return _sample_reference(model, u[:, :1].expand_as(u))
 
 
 def _sample_cases(rng):
     cases = []
     for _ in range(3):
         D, K, n = int(rng.integers(4, 7)), int(rng.integers(3, 5)), int(rng.integers(10, 16))
+        order = torch.as_tensor(rng.permutation(D))
+        if torch.equal(order, torch.arange(D)):
+            order = order.flip(0)
         with torch.no_grad():
-            model = ToyARModel(D, K, seed=int(rng.integers(1 << 30)))
+            model = ToyARModel(D, K, order, seed=int(rng.integers(1 << 30)))
         u = torch.as_tensor(rng.uniform(0.02, 0.98, size=(n, D)), dtype=torch.float64)
-        cases.append(Case(model, u))
+        cases.append(Case(model, u, order))
     return cases
 
 
 sample_autoregressive = Exercise(
     chapter="03", name="sample_autoregressive", reference=_sample_reference, make_cases=_sample_cases,
-    hint="Start from x = zeros (n, D) (long). For i = 0 .. D-1: run the model on the current x, take the "
-    "softmax of logits[:, i], and set x[:, i] to the first k whose cumulative probability exceeds u[:, i]. "
-    "One pass per variable: variable i must be drawn after x_0 .. x_{i-1} are known.",
-    deeper_hint="for i in range(D): probs = torch.softmax(model.logits(x)[:, i], -1); x[:, i] = "
-    "torch.searchsorted(probs.cumsum(-1), u[:, i:i+1], right=True).squeeze(1).clamp(max=K - 1)",
+    hint="Start from x = zeros (n, D) (long) and follow the ordering: at step t the variable j = order[t] is "
+    "drawn, from the softmax of the model's logits for j computed on the current x, by the inverse CDF at "
+    "u[:, j]. One pass of the model per variable: j must be drawn after every variable read before it.",
+    deeper_hint="for j in order.tolist(): probs = torch.softmax(model.logits(x)[:, j], -1); x[:, j] = the first "
+    "k with probs.cumsum(-1)[:, k] > u[:, j] (torch.searchsorted(..., right=True)).",
     wrong_answers=[
         WrongAnswer("all_at_once", _sample_all_at_once,
                     hint="You drew every variable from one pass of the model on the initial zeros. The "
-                    "conditionals p(x_i | x_<i) need the values already drawn: run the model again after "
-                    "each variable (D passes), feeding the partial sample back in."),
-        WrongAnswer("same_uniform_for_every_variable", _sample_same_u,
-                    hint="You used the same uniform number for every variable; use u[:, i] for variable i."),
+                    "conditionals need the values already drawn: run the model again after each variable (D "
+                    "passes), feeding the partial sample back in."),
+        WrongAnswer("index_order", _sample_index_order,
+                    hint="You drew the variables in index order 0, 1, ..., D-1. This model reads them in "
+                    "`order`: the logits of order[t] are only valid once order[0] .. order[t-1] are drawn."),
+        WrongAnswer("uniform_by_step", _sample_u_by_step,
+                    hint="You used the uniform of step t, u[:, t], for the variable drawn at step t. The uniforms "
+                    "belong to the variables: variable j uses u[:, j], whenever it is drawn."),
     ],
 )

@@ -1,4 +1,9 @@
-"""Checks for chapter 04: latent variable models (Gaussian KL, reparameterisation, ELBO, IWAE, PPCA, active units)."""
+"""Checks for chapter 04, latent variable models.
+
+In the order of the exercises: the reparameterisation and active units (warm-ups), the KL between two diagonal
+Gaussians, the ELBO with a learned Gaussian prior, the importance-weighted estimate, the score-function gradient,
+the gradient of the importance-weighted bound, and the posterior of probabilistic PCA.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_lib import metrics
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
+from course_lib.models import vae
+from course_lib.models.ppca import PPCA
 
 
 def _f64(*tensors):
@@ -28,55 +36,7 @@ def _batch_and_dim(rng) -> tuple[int, int]:
     return batch, dim
 
 
-# ---- 1. gaussian_kl_to_standard_normal(mu, logvar) -> (B,) ------------------------------------------------
-
-
-def _kl(mu, logvar):
-    mu, logvar = _f64(mu, logvar)
-    return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
-
-
-def _kl_no_half(mu, logvar):
-    return 2 * _kl(mu, logvar)
-
-
-def _kl_logvar_sign(mu, logvar):
-    mu, logvar = _f64(mu, logvar)
-    return 0.5 * (mu**2 + logvar.exp() - 1.0 + logvar).sum(-1)
-
-
-def _kl_over_batch(mu, logvar):
-    mu, logvar = _f64(mu, logvar)
-    return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(0)
-
-
-def _kl_cases(rng):
-    return [Case(*_mu_logvar(rng, *_batch_and_dim(rng))) for _ in range(3)]
-
-
-gaussian_kl_to_standard_normal = Exercise(
-    chapter="04",
-    name="gaussian_kl_to_standard_normal",
-    reference=_kl,
-    make_cases=_kl_cases,
-    hint="KL(N(mu, sigma^2) || N(0, 1)) = (1/2)(mu^2 + sigma^2 - 1 - log sigma^2) for one dimension, with "
-    "sigma^2 = exp(logvar); the latent dimensions are independent, so add them up: one number per example.",
-    deeper_hint="0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=-1) has shape (B,).",
-    wrong_answers=[
-        WrongAnswer("no_half", _kl_no_half,
-                    hint="Your values are twice too large: the Gaussian KL has a factor 1/2 in front, as every "
-                    "Gaussian log-density has 1/2 in front of its quadratic and log-variance terms."),
-        WrongAnswer("logvar_sign", _kl_logvar_sign,
-                    hint="Check the sign of the log-variance term: the KL contains -log sigma^2 (it comes from "
-                    "-E_q[log q], the entropy of q, which grows with sigma). The KL is zero at mu = 0, logvar = 0."),
-        WrongAnswer("summed_over_batch", _kl_over_batch,
-                    hint="You summed over the batch axis (dim 0). Each example has its own q(z | x): keep the "
-                    "batch axis and sum over the latent dimensions (dim -1)."),
-    ],
-)
-
-
-# ---- 2. reparameterize(mu, logvar, eps) -> z ----------------------------------------------------------------
+# ---- 1. reparameterize(mu, logvar, eps) -> z (a warm-up) -----------------------------------------------------
 
 
 def _reparameterize(mu, logvar, eps):
@@ -136,13 +96,15 @@ def _compare_reparameterized(got, expected, case):
 reparameterize = Exercise(
     chapter="04",
     name="reparameterize",
+    forbidden=(vae.reparameterize,),
     reference=_reparameterize,
     make_cases=_reparameterize_cases,
     call=_reparameterize_call,
     compare=_compare_reparameterized,
     hint="z = mu + sigma * eps, where sigma is the standard deviation. The encoder gives the log-variance "
     "logvar = log sigma^2, so sigma = exp(logvar / 2).",
-    deeper_hint="mu + torch.exp(0.5 * logvar) * eps; eps is given, so no random numbers are drawn.",
+    deeper_hint="Turn the log-variance into a standard deviation with torch.exp, then scale eps and shift it; eps is "
+    "given, so no random numbers are drawn.",
     wrong_answers=[
         WrongAnswer("logvar_as_std", _logvar_as_std,
                     hint="You multiplied eps by logvar itself. logvar is the log of the variance and can be "
@@ -154,7 +116,125 @@ reparameterize = Exercise(
 )
 
 
-# ---- 3. elbo(x, encoder, decoder, eps) -> (B,) --------------------------------------------------------------
+# ---- 2. active_units(mu, threshold) -> bool (d,) (a warm-up) -------------------------------------------------
+
+
+def _active(mu, threshold):
+    mu = torch.as_tensor(mu, dtype=torch.float64)
+    return mu.var(dim=0) > threshold
+
+
+def _active_wrong_axis(mu, threshold):
+    mu = torch.as_tensor(mu, dtype=torch.float64)
+    return mu.var(dim=1) > threshold
+
+
+def _active_cases(rng):
+    cases = []
+    for _ in range(3):
+        n, d = int(rng.integers(30, 60)), int(rng.integers(5, 12))
+        threshold = float(rng.choice([0.01, 0.02, 0.05]))
+        active = rng.random(d) < 0.5
+        active[0], active[-1] = True, False  # at least one of each
+        # each unit's variance over the examples is set exactly, far from the threshold (N or N - 1 both pass)
+        target = np.where(active, rng.uniform(2.0, 20.0, d), rng.uniform(0.0, 0.4, d)) * threshold
+        noise = rng.normal(size=(n, d))
+        noise = (noise - noise.mean(0)) / noise.std(0, ddof=1)
+        mu = noise * np.sqrt(target) + rng.normal(0, 1, d)
+        cases.append(Case(torch.as_tensor(mu, dtype=torch.float32), threshold))
+    return cases
+
+
+active_units = Exercise(
+    chapter="04",
+    name="active_units",
+    reference=_active,
+    make_cases=_active_cases,
+    hint="A latent unit u is active when its posterior mean changes with the input: Var over the examples "
+    "(axis 0 of mu, shape (N, d)) of mu[:, u] is above the threshold. Return one boolean per unit, shape (d,).",
+    deeper_hint="Tensor.var(dim=...) takes the variance along one axis; compare it with the threshold.",
+    wrong_answers=[
+        WrongAnswer("variance_over_units", _active_wrong_axis,
+                    hint="You took the variance across the latent units of each example (axis 1). Activity is "
+                    "about one unit across many inputs: take the variance over the examples, axis 0."),
+    ],
+)
+
+# ---- 3. gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> (B,) -------------------------------------------------
+
+
+def _kl(mu_q, logvar_q, mu_p, logvar_p):
+    mu_q, logvar_q, mu_p, logvar_p = _f64(mu_q, logvar_q, mu_p, logvar_p)
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0).sum(-1)
+
+
+def _kl_reversed(mu_q, logvar_q, mu_p, logvar_p):
+    return _kl(mu_p, logvar_p, mu_q, logvar_q)
+
+
+def _kl_no_half(mu_q, logvar_q, mu_p, logvar_p):
+    return 2 * _kl(mu_q, logvar_q, mu_p, logvar_p)
+
+
+def _kl_log_ratio_sign(mu_q, logvar_q, mu_p, logvar_p):
+    mu_q, logvar_q, mu_p, logvar_p = _f64(mu_q, logvar_q, mu_p, logvar_p)
+    return 0.5 * (logvar_q - logvar_p + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0).sum(-1)
+
+
+def _kl_mean_term_unscaled(mu_q, logvar_q, mu_p, logvar_p):
+    mu_q, logvar_q, mu_p, logvar_p = _f64(mu_q, logvar_q, mu_p, logvar_p)
+    return 0.5 * (logvar_p - logvar_q + logvar_q.exp() / logvar_p.exp() + (mu_q - mu_p) ** 2 - 1.0).sum(-1)
+
+
+def _kl_to_standard_normal(mu_q, logvar_q, mu_p, logvar_p):
+    mu_q, logvar_q = _f64(mu_q, logvar_q)
+    return 0.5 * (mu_q**2 + logvar_q.exp() - 1.0 - logvar_q).sum(-1)
+
+
+def _gaussian_kl_cases(rng):
+    cases = []
+    for _ in range(3):
+        batch, dim = _batch_and_dim(rng)
+        mu_q, logvar_q = _mu_logvar(rng, batch, dim)
+        mu_p, logvar_p = _mu_logvar(rng, batch, dim)
+        cases.append(Case(mu_q, logvar_q, mu_p, logvar_p))
+    return cases
+
+
+gaussian_kl = Exercise(
+    chapter="04",
+    name="gaussian_kl",
+    forbidden=(vae.gaussian_kl_to_standard_normal,),
+    reference=_kl,
+    make_cases=_gaussian_kl_cases,
+    hint="Write KL(q || p) = E_q[log q(z) - log p(z)] for one dimension, with both log-densities written out. Under "
+    "q, E_q[(z - mu_q)^2] = sigma_q^2 and E_q[(z - mu_p)^2] = sigma_q^2 + (mu_q - mu_p)^2. Then sum over the "
+    "independent dimensions: one number per example.",
+    deeper_hint="Per dimension the result has four pieces: a log-ratio of the two variances, the ratio "
+    "sigma_q^2 / sigma_p^2, the squared distance of the means measured in units of sigma_p^2, and a constant. "
+    "Check it: it must be 0 when q = p, and reduce to the lecture's formula when p = N(0, 1).",
+    wrong_answers=[
+        WrongAnswer("reversed", _kl_reversed,
+                    hint="You computed KL(p || q): the two Gaussians are swapped. The KL is not symmetric; the "
+                    "expectation is under q (the first argument), so the variances are divided by sigma_p^2."),
+        WrongAnswer("no_half", _kl_no_half,
+                    hint="Your values are twice too large: each Gaussian log-density carries a factor 1/2 in front "
+                    "of its quadratic and log-variance terms, and so does their difference."),
+        WrongAnswer("log_ratio_sign", _kl_log_ratio_sign,
+                    hint="Check the sign of the log-variance terms: the KL contains log(sigma_p^2 / sigma_q^2), "
+                    "from -E_q[log q] (which grows with sigma_q) and E_q[log p]'s normaliser. A q much narrower "
+                    "than p must cost more, not less."),
+        WrongAnswer("mean_term_unscaled", _kl_mean_term_unscaled,
+                    hint="The squared distance of the means comes from E_q[(z - mu_p)^2] / sigma_p^2: divide it "
+                    "by sigma_p^2 as well, so that it is measured in units of the prior's spread."),
+        WrongAnswer("to_standard_normal", _kl_to_standard_normal,
+                    hint="Your answer ignores mu_p and logvar_p: that is the KL to N(0, I) of the lecture. Here "
+                    "p has its own mean and variance in every dimension."),
+    ],
+)
+
+
+# ---- 4. elbo(x, encoder, decoder, prior_mu, prior_logvar, eps) -> (B,) -----------------------------------------
 
 
 class _LinearGaussianEncoder(torch.nn.Module):
@@ -181,30 +261,40 @@ class _LinearBernoulliDecoder(torch.nn.Module):
         return z.to(self.weight.dtype) @ self.weight + self.bias
 
 
-def _elbo_parts(x, encoder, decoder, eps):
+def _elbo_parts(x, encoder, decoder, prior_mu, prior_logvar, eps):
     x = torch.as_tensor(x, dtype=torch.float64)
     mu, logvar = encoder(x)
     mu, logvar = mu.double(), logvar.double()
     z = mu + torch.exp(0.5 * logvar) * torch.as_tensor(eps, dtype=torch.float64)
     logits = decoder(z).double()
     log_px_given_z = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")  # (B, D)
-    kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(-1)
-    return log_px_given_z, kl
+    prior_mu, prior_logvar = (p.expand_as(mu) for p in _f64(prior_mu, prior_logvar))
+    return log_px_given_z, mu, logvar, prior_mu, prior_logvar
 
 
-def _elbo(x, encoder, decoder, eps=None):
-    log_px_given_z, kl = _elbo_parts(x, encoder, decoder, eps)
-    return (log_px_given_z.sum(-1) - kl).detach()
+def _elbo(x, encoder, decoder, prior_mu, prior_logvar, eps=None):
+    log_px_given_z, mu, logvar, pm, pl = _elbo_parts(x, encoder, decoder, prior_mu, prior_logvar, eps)
+    return (log_px_given_z.sum(-1) - _kl(mu, logvar, pm, pl)).detach()
 
 
-def _elbo_kl_added(x, encoder, decoder, eps=None):
-    log_px_given_z, kl = _elbo_parts(x, encoder, decoder, eps)
-    return (log_px_given_z.sum(-1) + kl).detach()
+def _elbo_kl_added(x, encoder, decoder, prior_mu, prior_logvar, eps=None):
+    log_px_given_z, mu, logvar, pm, pl = _elbo_parts(x, encoder, decoder, prior_mu, prior_logvar, eps)
+    return (log_px_given_z.sum(-1) + _kl(mu, logvar, pm, pl)).detach()
 
 
-def _elbo_pixel_mean(x, encoder, decoder, eps=None):
-    log_px_given_z, kl = _elbo_parts(x, encoder, decoder, eps)
-    return (log_px_given_z.mean(-1) - kl).detach()
+def _elbo_pixel_mean(x, encoder, decoder, prior_mu, prior_logvar, eps=None):
+    log_px_given_z, mu, logvar, pm, pl = _elbo_parts(x, encoder, decoder, prior_mu, prior_logvar, eps)
+    return (log_px_given_z.mean(-1) - _kl(mu, logvar, pm, pl)).detach()
+
+
+def _elbo_standard_prior(x, encoder, decoder, prior_mu, prior_logvar, eps=None):
+    log_px_given_z, mu, logvar, _, _ = _elbo_parts(x, encoder, decoder, prior_mu, prior_logvar, eps)
+    return (log_px_given_z.sum(-1) - _kl_to_standard_normal(mu, logvar, None, None)).detach()
+
+
+def _elbo_reversed_kl(x, encoder, decoder, prior_mu, prior_logvar, eps=None):
+    log_px_given_z, mu, logvar, pm, pl = _elbo_parts(x, encoder, decoder, prior_mu, prior_logvar, eps)
+    return (log_px_given_z.sum(-1) - _kl(pm, pl, mu, logvar)).detach()
 
 
 def _elbo_cases(rng):
@@ -215,8 +305,10 @@ def _elbo_cases(rng):
         enc = _LinearGaussianEncoder(torch.as_tensor(rng.normal(0, 0.4, (pixels, 2 * latent)), dtype=torch.float32))
         dec = _LinearBernoulliDecoder(torch.as_tensor(rng.normal(0, 1.0, (latent, pixels)), dtype=torch.float32),
                                       torch.as_tensor(rng.normal(0, 1.0, pixels), dtype=torch.float32))
+        prior_mu = torch.as_tensor(rng.normal(0, 1.0, latent), dtype=torch.float32)
+        prior_logvar = torch.as_tensor(rng.uniform(-1.0, 1.0, latent), dtype=torch.float32)
         eps = torch.as_tensor(rng.normal(size=(batch, latent)), dtype=torch.float32)
-        cases.append(Case(x, enc, dec, eps))
+        cases.append(Case(x, enc, dec, prior_mu, prior_logvar, eps))
     return cases
 
 
@@ -232,10 +324,12 @@ elbo = Exercise(
     reference=_elbo,
     make_cases=_elbo_cases,
     compare=_compare_detached,
-    hint="ELBO(x) = log p(x | z) - KL(q(z | x) || p(z)) with z = mu + sigma * eps: encode, reparameterise, "
-    "decode to Bernoulli logits, add up the log-likelihood of the pixels, subtract the Gaussian KL.",
-    deeper_hint="log p(x | z) = -F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1); "
-    "KL = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1); return their difference, shape (B,).",
+    hint="ELBO(x) = log p(x | z) - KL(q(z | x) || p(z)) with z = mu + sigma * eps and the prior "
+    "p(z) = N(prior_mu, diag(exp(prior_logvar))): encode, reparameterise, decode to Bernoulli logits, add up the "
+    "pixels' log-likelihoods, subtract the KL to this prior (exercise 3).",
+    deeper_hint="The Bernoulli log-likelihood of logits is minus F.binary_cross_entropy_with_logits "
+    "(reduction='none'), summed over the pixels; prior_mu and prior_logvar have shape (d,) and broadcast against "
+    "the encoder's (B, d).",
     wrong_answers=[
         WrongAnswer("kl_added", _elbo_kl_added,
                     hint="The KL term is subtracted: ELBO = E_q[log p(x | z)] - KL(q || p). Adding it rewards an "
@@ -244,11 +338,17 @@ elbo = Exercise(
                     hint="You averaged the reconstruction term over the pixels. log p(x | z) of an image is the "
                     "sum of the pixels' log-probabilities (they are independent given z); a mean shrinks it by the "
                     "number of pixels and upsets the balance with the KL."),
+        WrongAnswer("standard_normal_prior", _elbo_standard_prior,
+                    hint="Your KL is to N(0, I), but this model's prior has its own mean prior_mu and log-variance "
+                    "prior_logvar: use the KL between two diagonal Gaussians."),
+        WrongAnswer("reversed_kl", _elbo_reversed_kl,
+                    hint="The ELBO's KL is KL(q(z | x) || p(z)), with q first (the expectation is under q, where "
+                    "the samples come from); you computed KL(p || q)."),
     ],
 )
 
 
-# ---- 4. iwae_estimate(log_p_x_given_z, log_p_z, log_q_z_given_x) -> (B,) ------------------------------------
+# ---- 5. iwae_estimate(log_p_x_given_z, log_p_z, log_q_z_given_x) -> (B,) ------------------------------------
 
 
 def _iwae(log_p_x_given_z, log_p_z, log_q_z_given_x):
@@ -290,11 +390,13 @@ def _iwae_cases(rng):
 iwae_estimate = Exercise(
     chapter="04",
     name="iwae_estimate",
+    forbidden=(metrics.log_mean_exp, metrics.importance_weighted_log_likelihood),
     reference=_iwae,
     make_cases=_iwae_cases,
     hint="With log-weights log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x), the estimate is "
     "log((1/k) sum_i w_i): average the weights themselves, not their logs, in log space.",
-    deeper_hint="torch.logsumexp(log_w, dim=0) - math.log(k), with k the size of the first axis.",
+    deeper_hint="log(sum_i exp(l_i)) has a stable function of its own in torch; k is the size of the first "
+    "axis, and the average divides by it (in log space, a subtraction).",
     wrong_answers=[
         WrongAnswer("mean_of_log_weights", _iwae_mean_log_weights,
                     hint="The mean of the log-weights is the k-sample average of the ELBO, not the "
@@ -309,145 +411,230 @@ iwae_estimate = Exercise(
 )
 
 
-# ---- 5. ppca_mle(X, q) -> (mu, W, sigma2) -------------------------------------------------------------------
+# ---- 6. score_function_gradient(f_values, z, mu, logvar) -> (grad_mu, grad_logvar) ---------------------------
 
 
-def _eig_desc(x):
-    x = torch.as_tensor(x, dtype=torch.float64)
-    mu = x.mean(0)
-    cov = (x - mu).T @ (x - mu) / len(x)
-    evals, evecs = torch.linalg.eigh(cov)
-    return mu, evals.flip(0), evecs.flip(1)
+def _score_parts(f_values, z, mu, logvar):
+    f_values, z, mu, logvar = _f64(f_values, z, mu, logvar)
+    return f_values.unsqueeze(-1), z - mu, logvar.exp()  # (S, 1), (S, d), (d,)
 
 
-def _ppca(x, q):
-    mu, evals, evecs = _eig_desc(x)
-    sigma2 = evals[q:].mean()
-    return mu, evecs[:, :q] * (evals[:q] - sigma2).sqrt(), sigma2
+def _score_function(f_values, z, mu, logvar):
+    f, diff, var = _score_parts(f_values, z, mu, logvar)
+    return (f * diff / var).mean(0), (f * 0.5 * (diff**2 / var - 1.0)).mean(0)
 
 
-def _ppca_sigma_all(x, q):
-    mu, evals, evecs = _eig_desc(x)
-    sigma2 = evals.mean()
-    return mu, evecs[:, :q] * (evals[:q] - sigma2).clamp_min(0).sqrt(), sigma2
+def _score_std_not_var(f_values, z, mu, logvar):
+    f, diff, var = _score_parts(f_values, z, mu, logvar)
+    return (f * diff / var.sqrt()).mean(0), (f * 0.5 * (diff**2 / var - 1.0)).mean(0)
 
 
-def _ppca_no_subtract(x, q):
-    mu, evals, evecs = _eig_desc(x)
-    return mu, evecs[:, :q] * evals[:q].sqrt(), evals[q:].mean()
+def _score_no_minus_one(f_values, z, mu, logvar):
+    f, diff, var = _score_parts(f_values, z, mu, logvar)
+    return (f * diff / var).mean(0), (f * 0.5 * diff**2 / var).mean(0)
 
 
-def _ppca_unbiased(x, q):
-    n = len(x)
-    mu, evals, evecs = _eig_desc(x)
-    evals = evals * n / (n - 1)
-    sigma2 = evals[q:].mean()
-    return mu, evecs[:, :q] * (evals[:q] - sigma2).sqrt(), sigma2
+def _score_no_half(f_values, z, mu, logvar):
+    f, diff, var = _score_parts(f_values, z, mu, logvar)
+    return (f * diff / var).mean(0), (f * (diff**2 / var - 1.0)).mean(0)
 
 
-def _ppca_cases(rng):
+def _score_wrt_sigma(f_values, z, mu, logvar):
+    f, diff, var = _score_parts(f_values, z, mu, logvar)
+    sigma = var.sqrt()
+    return (f * diff / var).mean(0), (f * (diff**2 / sigma**3 - 1.0 / sigma)).mean(0)
+
+
+def _score_summed(f_values, z, mu, logvar):
+    grad_mu, grad_logvar = _score_function(f_values, z, mu, logvar)
+    return grad_mu * len(z), grad_logvar * len(z)
+
+
+def _score_cases(rng):
     cases = []
     for _ in range(3):
-        d, q = int(rng.integers(5, 10)), int(rng.integers(1, 4))
-        n = int(rng.integers(40, 80))
-        scales = np.sort(rng.uniform(2.0, 4.0, size=q))[::-1] * (1.0 + 0.5 * np.arange(q)[::-1])
-        w = rng.normal(size=(d, q)) * scales
-        z = rng.normal(size=(n, q))
-        x = z @ w.T + rng.normal(0, 0.5, size=(n, d)) + rng.normal(0, 3, size=d)
-        cases.append(Case(torch.as_tensor(x, dtype=torch.float32), q))
+        samples, dim = int(rng.integers(20, 60)), int(rng.integers(2, 6))
+        mu = rng.normal(0, 1, dim)
+        logvar = rng.uniform(-1.5, 1.0, dim)
+        z = mu + np.exp(0.5 * logvar) * rng.normal(size=(samples, dim))
+        centre = rng.normal(0, 1, dim)
+        f_values = -((z - centre) ** 2).sum(-1) + rng.normal(-3, 1)  # any function values will do
+        cases.append(Case(*(torch.as_tensor(v, dtype=torch.float32) for v in (f_values, z, mu, logvar))))
     return cases
 
 
-def _compare_ppca(got, expected, case):
-    if not isinstance(got, (tuple, list)) or len(got) != 3:
-        return "return a tuple (mu, W, sigma2)."
-    mu, w, sigma2 = got
-    if isinstance(sigma2, (int, float)):
-        sigma2 = torch.tensor(float(sigma2))
-    for name, value in (("mu", mu), ("W", w), ("sigma2", sigma2)):
-        if not isinstance(value, torch.Tensor):
-            return f"{name} should be a torch.Tensor, got a {type(value).__name__}."
-    d, q = expected[1].shape
-    if tuple(mu.shape) != (d,) or tuple(w.shape) != (d, q) or sigma2.numel() != 1:
-        return (f"the shapes should be mu ({d},), W ({d}, {q}) and sigma2 a single number; got "
-                f"{tuple(mu.shape)}, {tuple(w.shape)} and {tuple(sigma2.shape)}.")
-    message = compare_values(mu.detach(), expected[0], rtol=1e-4, atol=1e-5, what="mu")
-    if message:
-        return message
-    message = compare_values(sigma2.detach().reshape(()), expected[2].reshape(()), rtol=1e-4, atol=1e-6,
-                             what="sigma2")
-    if message:
-        return message
-    w, w_ref = w.detach().double(), expected[1]
-    # W is unique only up to a rotation R (W R gives the same model), so compare W W^T
-    return compare_values(w @ w.T, w_ref @ w_ref.T, rtol=1e-3, atol=1e-5, what="W W^T (W up to a rotation)")
+def _compare_score(got, expected, case):
+    return compare_values(got, expected, rtol=1e-4, atol=1e-5, what="(grad_mu, grad_logvar)")
 
 
-ppca_mle = Exercise(
+score_function_gradient = Exercise(
     chapter="04",
-    name="ppca_mle",
-    reference=_ppca,
-    make_cases=_ppca_cases,
-    compare=_compare_ppca,
-    hint="Tipping and Bishop's closed form: mu is the data mean; take the eigenvalues l_1 >= ... >= l_D and "
-    "eigenvectors U of the covariance (1/N) sum (x - mu)(x - mu)^T; sigma^2 is the mean of the D - q discarded "
-    "eigenvalues, and W = U_q (L_q - sigma^2 I)^(1/2).",
-    deeper_hint="torch.linalg.eigh returns eigenvalues in ascending order: flip both the eigenvalues and the "
-    "eigenvector columns first. W = U[:, :q] * (evals[:q] - sigma2).sqrt() scales each column.",
+    name="score_function_gradient",
+    reference=_score_function,
+    make_cases=_score_cases,
+    compare=_compare_score,
+    hint="The score-function estimator is the average over the samples of f(z_s) times the gradient of "
+    "log q(z_s) with respect to the parameter, at the sample z_s held fixed. Differentiate "
+    "log N(z; mu, exp(logvar)) by hand, once by mu and once by logvar (not by sigma).",
+    deeper_hint="With sigma^2 = exp(logvar), log q = -(z - mu)^2 / (2 exp(logvar)) - logvar / 2 + const per "
+    "dimension. The chain rule through exp(logvar) gives the logvar derivative; both derivatives must have mean 0 "
+    "under q.",
     wrong_answers=[
-        WrongAnswer("sigma2_all_eigenvalues", _ppca_sigma_all,
-                    hint="sigma^2 is the variance the q directions in W do not explain: the mean of the discarded "
-                    "eigenvalues l_{q+1}, ..., l_D only, not of all D of them."),
-        WrongAnswer("w_without_noise", _ppca_no_subtract,
-                    hint="W = U_q (L_q - sigma^2 I)^(1/2): subtract sigma^2 from the kept eigenvalues, because the "
-                    "noise sigma^2 I adds its own variance in every direction (C = W W^T + sigma^2 I)."),
-        WrongAnswer("unbiased_covariance", _ppca_unbiased,
-                    hint="The maximum-likelihood covariance divides by N, not N - 1 (torch.cov and np.cov divide "
-                    "by N - 1 by default)."),
+        WrongAnswer("divided_by_sigma", _score_std_not_var,
+                    hint="d/dmu log N(z; mu, sigma^2) = (z - mu) / sigma^2: divide by the variance, not by the "
+                    "standard deviation."),
+        WrongAnswer("no_minus_one", _score_no_minus_one,
+                    hint="Your logvar gradient misses the derivative of the normaliser: log q contains -logvar / 2, "
+                    "which contributes -1/2. Without it the score does not have mean 0 under q, and the "
+                    "estimator is biased."),
+        WrongAnswer("no_half", _score_no_half,
+                    hint="Your logvar gradient is twice too large: log q = -(z - mu)^2 exp(-logvar) / 2 - "
+                    "logvar / 2 + const, and both terms carry the factor 1/2."),
+        WrongAnswer("with_respect_to_sigma", _score_wrt_sigma,
+                    hint="You differentiated with respect to sigma. The parameter here is logvar = log sigma^2: "
+                    "d/dlogvar = (sigma / 2) d/dsigma by the chain rule."),
+        WrongAnswer("summed_over_samples", _score_summed,
+                    hint="The estimate is an average over the S samples (a Monte Carlo estimate of an expectation), "
+                    "not a sum: your values grow with the number of samples."),
     ],
 )
 
 
-# ---- 6. active_units(mu, threshold) -> bool (d,) ------------------------------------------------------------
+# ---- 7. iwae_gradient(log_w, grad_log_w) -> (B, P) ------------------------------------------------------------
 
 
-def _active(mu, threshold):
-    mu = torch.as_tensor(mu, dtype=torch.float64)
-    return mu.var(dim=0) > threshold
+def _iwae_gradient(log_w, grad_log_w):
+    log_w, grad_log_w = _f64(log_w, grad_log_w)
+    return (torch.softmax(log_w, 0).unsqueeze(-1) * grad_log_w).sum(0)
 
 
-def _active_wrong_axis(mu, threshold):
-    mu = torch.as_tensor(mu, dtype=torch.float64)
-    return mu.var(dim=1) > threshold
+def _iwae_gradient_uniform(log_w, grad_log_w):
+    _, grad_log_w = _f64(log_w, grad_log_w)
+    return grad_log_w.mean(0)
 
 
-def _active_cases(rng):
+def _iwae_gradient_unnormalised(log_w, grad_log_w):
+    log_w, grad_log_w = _f64(log_w, grad_log_w)
+    return (log_w.exp().unsqueeze(-1) * grad_log_w).mean(0)
+
+
+def _iwae_gradient_over_batch(log_w, grad_log_w):
+    log_w, grad_log_w = _f64(log_w, grad_log_w)
+    return (torch.softmax(log_w, 1).unsqueeze(-1) * grad_log_w).sum(0)
+
+
+def _iwae_gradient_extra_k(log_w, grad_log_w):
+    return _iwae_gradient(log_w, grad_log_w) / len(log_w)
+
+
+def _iwae_gradient_cases(rng):
     cases = []
     for _ in range(3):
-        n, d = int(rng.integers(30, 60)), int(rng.integers(5, 12))
-        threshold = float(rng.choice([0.01, 0.02, 0.05]))
-        active = rng.random(d) < 0.5
-        active[0], active[-1] = True, False  # at least one of each
-        # each unit's variance over the examples is set exactly, far from the threshold (N or N - 1 both pass)
-        target = np.where(active, rng.uniform(2.0, 20.0, d), rng.uniform(0.0, 0.4, d)) * threshold
-        noise = rng.normal(size=(n, d))
-        noise = (noise - noise.mean(0)) / noise.std(0, ddof=1)
-        mu = noise * np.sqrt(target) + rng.normal(0, 1, d)
-        cases.append(Case(torch.as_tensor(mu, dtype=torch.float32), threshold))
+        k, batch, params = int(rng.integers(4, 12)), int(rng.integers(2, 6)), int(rng.integers(3, 7))
+        while batch == k:
+            batch = int(rng.integers(2, 6))
+        log_w = rng.uniform(-140, -90, size=batch) + rng.normal(0, 1.5, size=(k, batch))  # log-weights of digits
+        grads = rng.normal(0, 1, size=(k, batch, params))
+        cases.append(Case(torch.as_tensor(log_w, dtype=torch.float32), torch.as_tensor(grads, dtype=torch.float32)))
     return cases
 
 
-active_units = Exercise(
+iwae_gradient = Exercise(
     chapter="04",
-    name="active_units",
-    reference=_active,
-    make_cases=_active_cases,
-    hint="A latent unit u is active when its posterior mean changes with the input: Var over the examples "
-    "(axis 0 of mu, shape (N, d)) of mu[:, u] is above the threshold. Return one boolean per unit, shape (d,).",
-    deeper_hint="mu.var(dim=0) > threshold.",
+    name="iwae_gradient",
+    reference=_iwae_gradient,
+    make_cases=_iwae_gradient_cases,
+    compare=_compare_detached,
+    hint="Differentiate log((1/k) sum_i exp(l_i)) with respect to a parameter, where each l_i = log w_i depends on "
+    "it: the chain rule gives a weighted sum of the gradients of the l_i. Which weights, and do they add up to 1?",
+    deeper_hint="The weights are exp(l_i) / sum_j exp(l_j), one set per example, over the k samples (axis 0); "
+    "compute them in log space (the l_i are around -100) with a function that normalises exponentials stably.",
     wrong_answers=[
-        WrongAnswer("variance_over_units", _active_wrong_axis,
-                    hint="You took the variance across the latent units of each example (axis 1). Activity is "
-                    "about one unit across many inputs: take the variance over the examples, axis 0."),
+        WrongAnswer("uniform_weights", _iwae_gradient_uniform,
+                    hint="You gave every sample the weight 1/k: that is the gradient of the average of the k "
+                    "log-weights, the k-sample ELBO, not of the log of the average weight. In the IWAE gradient the "
+                    "samples that explain x better (larger w_i) weigh more."),
+        WrongAnswer("unnormalised_weights", _iwae_gradient_unnormalised,
+                    hint="Your gradient is (almost) zero: the weights w_i = exp(l_i) themselves, around e^-100, "
+                    "underflow. The derivative of log(sum_i w_i) divides by sum_j w_j: normalised weights, which "
+                    "add up to 1 over the k samples."),
+        WrongAnswer("normalised_over_batch", _iwae_gradient_over_batch,
+                    hint="You normalised the weights across the examples of the batch (axis 1). Each example has "
+                    "its own bound log((1/k) sum_i w_i): normalise over its k samples, axis 0."),
+        WrongAnswer("extra_one_over_k", _iwae_gradient_extra_k,
+                    hint="Your gradient is k times too small. The 1/k inside the log is a constant: it shifts the "
+                    "bound by -log k and disappears from the gradient; the normalised weights already add up to 1."),
+    ],
+)
+
+
+# ---- 8. ppca_posterior(x, mu, W, sigma2) -> (mean (N, q), cov (q, q)) -----------------------------------------
+
+
+def _ppca_posterior_with(x, mu, w, sigma2, *, prior_precision=1.0, centre=True, noise_in_cov=True):
+    x, mu, w, sigma2 = _f64(x, mu, w, sigma2)
+    q = w.shape[1]
+    m = w.T @ w + prior_precision * sigma2 * torch.eye(q, dtype=torch.float64)
+    m_inv = torch.linalg.inv(m)
+    mean = ((x - mu) if centre else x) @ w @ m_inv  # m is symmetric
+    return mean, (sigma2 if noise_in_cov else 1.0) * m_inv
+
+
+def _ppca_posterior(x, mu, w, sigma2):
+    return _ppca_posterior_with(x, mu, w, sigma2)
+
+
+def _ppca_posterior_no_prior(x, mu, w, sigma2):
+    return _ppca_posterior_with(x, mu, w, sigma2, prior_precision=0.0)
+
+
+def _ppca_posterior_not_centred(x, mu, w, sigma2):
+    return _ppca_posterior_with(x, mu, w, sigma2, centre=False)
+
+
+def _ppca_posterior_cov_without_noise(x, mu, w, sigma2):
+    return _ppca_posterior_with(x, mu, w, sigma2, noise_in_cov=False)
+
+
+def _ppca_posterior_cases(rng):
+    cases = []
+    for _ in range(3):
+        d, q, n = int(rng.integers(4, 9)), int(rng.integers(1, 4)), int(rng.integers(5, 15))
+        w = rng.normal(0, 1, size=(d, q))
+        mu = rng.normal(0, 2, size=d)
+        sigma2 = rng.uniform(0.5, 2.0)
+        x = rng.normal(size=(n, q)) @ w.T + mu + np.sqrt(sigma2) * rng.normal(size=(n, d))
+        cases.append(Case(*(torch.as_tensor(v, dtype=torch.float32) for v in (x, mu, w)),
+                          torch.tensor(sigma2, dtype=torch.float32)))
+    return cases
+
+
+def _compare_posterior(got, expected, case):
+    return compare_values(got, expected, rtol=1e-4, atol=1e-5, what="(mean, cov)")
+
+
+ppca_posterior = Exercise(
+    chapter="04",
+    name="ppca_posterior",
+    forbidden=(PPCA.posterior, PPCA.reconstruct),
+    reference=_ppca_posterior,
+    make_cases=_ppca_posterior_cases,
+    compare=_compare_posterior,
+    hint="p(z | x) is proportional to p(x | z) p(z) = N(x; W z + mu, sigma^2 I) N(z; 0, I). Its log is quadratic "
+    "in z: collect the terms with z^T A z (A is the posterior precision) and with b^T z; then the covariance is "
+    "A^(-1) and the mean A^(-1) b (completing the square).",
+    deeper_hint="The precision A has two parts, one from the likelihood (W^T W / sigma^2) and one from the prior. "
+    "Factor 1 / sigma^2 out of A to meet M = W^T W + sigma^2 I. torch.linalg.inv or torch.linalg.solve does the "
+    "inverse; the covariance does not depend on x.",
+    wrong_answers=[
+        WrongAnswer("prior_ignored", _ppca_posterior_no_prior,
+                    hint="You left out the prior's part of the posterior precision: log p(z) = -|z|^2 / 2 adds the "
+                    "identity to W^T W / sigma^2. Without it the mean is the least-squares fit of x, and it does "
+                    "not shrink towards 0 where the data say little."),
+        WrongAnswer("not_centred", _ppca_posterior_not_centred,
+                    hint="x | z has mean W z + mu: the linear term in z involves x - mu, not x."),
+        WrongAnswer("cov_without_noise", _ppca_posterior_cov_without_noise,
+                    hint="The covariance is the inverse of the precision W^T W / sigma^2 + I = M / sigma^2, so "
+                    "it is sigma^2 M^(-1), not M^(-1)."),
     ],
 )

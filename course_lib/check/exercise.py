@@ -76,7 +76,8 @@ class Exercise:
         call: ``call(impl, case) -> value``, the adapter that turns an implementation into the values that
             are judged (default: ``impl(*case.args, **case.kwargs)``). The reference and the wrong answers go
             through the same adapter. A check that needs more than the return value (many samples, a
-            Jacobian, gradients) computes it here, from the student's code, as plain tensors.
+            Jacobian, gradients) computes it here, from the student's code, as plain tensors. An adapter runs
+            inside the student's call, so it must not call the chapter's references or wrong answers.
         forbidden: the library's own implementations of what the exercise asks for (functions, classes or
             methods). An answer whose call runs any of them, or the checker's references or wrong answers
             of this chapter, is incorrect.
@@ -159,7 +160,8 @@ class Exercise:
             return plain(self.call(impl, case.copy()))
 
     def expected(self, cases: Sequence[Case]) -> list[Any]:
-        """The reference's values on ``cases`` (computed once per process: the cases never change)."""
+        """The reference's values on the exercise's ``cases``, computed once per process (the cases are the
+        same every time, drawn from the exercise's seed)."""
         if self._expected is None:
             self._expected = [self._run_trusted(self.reference, case) for case in cases]
         return self._expected
@@ -236,7 +238,7 @@ class Exercise:
                                 "with your code, then run this cell again.", cpu=cpu)
         for a in attempts:
             if a.timed_out:
-                return self._result(INCORRECT, f"your function was still running after {self.hard_stop:.0f} s, "
+                return self._result(INCORRECT, f"your function was still running after {self.hard_stop:g} s, "
                                     "so the check stopped it. Look for an endless loop (a loop whose condition "
                                     "never becomes false).", cpu=cpu)
             if a.delegated:
@@ -246,12 +248,11 @@ class Exercise:
             if a.error:
                 return self._result(INCORRECT, a.error, [self.hint], cpu=cpu)
         cases = self.cases()
-        complete = len(attempts) == len(cases)
-        mismatches = [self._mismatch(a.value, e, c) for a, e, c in
-                      zip(attempts, self.expected(cases), cases, strict=True)] if complete else []
-        mismatch = next((m for m in mismatches if m is not None), None)
+        complete = len(attempts) == len(cases)  # a slow answer's calls stop once it is over the limit
+        mismatch = next((m for a, e, c in zip(attempts, self.expected(cases), cases, strict=False)
+                         if (m := self._mismatch(a.value, e, c)) is not None), None)
         if cpu > self.time_limit:
-            verdict = ("its results are right, so only the speed is missing" if complete and mismatch is None
+            verdict = ("its results are right, so only the speed is missing" if mismatch is None
                        else "look for a Python loop over many elements that a tensor operation could replace")
             return self._result(INCORRECT, f"your function took {cpu:.1f} s of CPU time; the check allows "
                                 f"{self.time_limit:g} s ({verdict}).", cpu=cpu)

@@ -96,7 +96,7 @@ class Backstop:
 
     def trace_student_frames(self, frame: FrameType | None) -> None:
         """Trace new frames and every student frame on the stack, so the next student line raises."""
-        if not self._active:
+        if not self._active or threading.current_thread() is not threading.main_thread():
             return
         sys.settrace(self._call)
         self._traced = True

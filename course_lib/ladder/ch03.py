@@ -11,7 +11,6 @@ recorded in the chapter's notes) is chosen by the validation NLL; ``split.test``
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -103,7 +102,7 @@ class PixelCNNRecipe:
     first_kernel: int = 7
     dropout: float = 0.35
     ordinal_input: bool = True  # the level as an extra input channel: about 1 nat better on validation
-    logistic_components: int = 3  # a discretised logistic mixture head: about 2 nats better on validation
+    logistic_components: int = 3  # a discretised logistic mixture head: 1.3 nats better on validation (3 seeds)
     epochs: int = 76
     lr: float = 5e-3
     batch_size: int = 128
@@ -124,8 +123,8 @@ def train_pixelcnn(split: DigitsSplit, recipe: PixelCNNRecipe, seed: int = 0,
     """Train a (symmetry-mixture) PixelCNN on split.train; keep the weights with the best split.val NLL.
 
     With 8 orderings each step trains one random ordering per image (see `SymmetryMixturePixelCNN.loss`);
-    the validation NLL is the exact mixture. Returns the model (eval mode) and a log with the validation
-    curve ("epoch", "val_nll"), the best epoch and the seconds.
+    the validation score is the exact mixture NLL. Returns the model (eval mode) and a log with the
+    validation curve ("epoch", "val_nll"), the best epoch (1-based) and the seconds.
     """
     torch.manual_seed(seed)
     model = SymmetryMixturePixelCNN(recipe.orderings, channels=recipe.channels, num_blocks=recipe.num_blocks,
@@ -135,34 +134,19 @@ def train_pixelcnn(split: DigitsSplit, recipe: PixelCNNRecipe, seed: int = 0,
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     steps_per_epoch = math.ceil(len(split.train) / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(seed)
-    log: dict = {"epoch": [], "val_nll": [], "best_epoch": None}
-    best_val, best_state = math.inf, None
-    start = time.perf_counter()
     with torch_threads(recipe.threads):
-        for epoch in range(1, recipe.epochs + 1):
-            model.train()
-            order = torch.randperm(len(split.train), generator=generator)
-            for i in range(0, len(order), recipe.batch_size):
-                loss = model.loss(split.train[order[i:i + recipe.batch_size]])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-            late = epoch >= recipe.eval_from * recipe.epochs
-            if (late and epoch % recipe.eval_every == 0) or epoch == recipe.epochs:
-                model.eval()
-                val = mean_nll(model.log_prob, split.val)
-                log["epoch"].append(epoch)
-                log["val_nll"].append(val)
-                if progress:
-                    print(f"epoch {epoch}: validation NLL {val:.2f} nats ({time.perf_counter() - start:.0f} s)")
-                if val < best_val:
-                    best_val, best_state, log["best_epoch"] = val, copy.deepcopy(model.state_dict()), epoch
-    model.load_state_dict(best_state)
-    model.eval()
-    log["seconds"] = time.perf_counter() - start
+        history = fit(model, split.train, split.val, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                      optimizer=optimizer, scheduler=schedule, score=_exact_val_nll,
+                      eval_every=recipe.eval_every * steps_per_epoch,
+                      eval_from=math.ceil(recipe.eval_from * recipe.epochs) * steps_per_epoch,
+                      seed=seed, progress=progress)
+    log = {"epoch": [s // steps_per_epoch for s in history.val_steps], "val_nll": history.val_loss,
+           "best_epoch": history.best_step // steps_per_epoch, "seconds": history.seconds}
     return model, log
+
+
+def _exact_val_nll(model: SymmetryMixturePixelCNN, val: torch.Tensor) -> float:
+    return mean_nll(model.log_prob, val)
 
 
 def _pixelcnn_entry(split: DigitsSplit, recipe: PixelCNNRecipe, seed: int, name: str) -> list[LadderResult]:

@@ -36,7 +36,7 @@ from course_lib.metrics import importance_weighted_log_likelihood
 from course_lib.models.ppca import PPCA, dequantize, dequantized_nll_bound
 from course_lib.models.vae import VAE
 from course_lib.nn import count_parameters
-from course_lib.train import fit
+from course_lib.train import KLWarmup, fit
 
 ELBO_SAMPLES = 10  # the reported bound averages this many one-sample ELBOs per test image
 
@@ -48,7 +48,7 @@ class VAERecipe:
     channels: int = 32
     dropout: float = 0.2
     epochs: int = 100
-    warmup_epochs: int = 50  # KL weight ramps 0 -> 1 over these epochs
+    warmup_epochs: int = 50  # KL weight ramps 0 -> 1 over these epochs (the KLWarmup callback)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 64
@@ -72,12 +72,11 @@ def train_digits_vae(split: DigitsSplit, recipe: VAERecipe, seed: int = 0, data:
     torch.manual_seed(seed)
     steps_per_epoch = -(-len(split.train) // recipe.batch_size)
     model = VAE(data, latent_dim=recipe.latent_dim, hidden=recipe.hidden, decoder="conv",
-                dropout=recipe.dropout, channels=recipe.channels,
-                kl_warmup_steps=recipe.warmup_epochs * steps_per_epoch)
+                dropout=recipe.dropout, channels=recipe.channels)
     with torch_threads(recipe.threads):
         history = fit(model, _view(split, split.train, data), _view(split, split.val, data), epochs=recipe.epochs,
                       lr=recipe.lr, batch_size=recipe.batch_size, weight_decay=recipe.weight_decay, seed=seed,
-                      progress=False)
+                      callbacks=[KLWarmup(recipe.warmup_epochs * steps_per_epoch)], progress=False)
     return model, history.seconds
 
 

@@ -6,6 +6,13 @@ Both factorise p(x_p, ..., x_{n-1} | x_0..x_{p-1}) = prod_t p(x_t | x_{t-1}, ...
   `AutoReg` fits the same thing, which the tests use as a reference).
 - Neural AR: an MLP of the last p values outputs a mean and a log standard deviation, so the noise level may
   change with the state (heteroscedastic); trained by minimising the Gaussian NLL.
+
+The model interface (course_lib.models.base): an event is the next ``steps`` values of a series (event_shape
+(steps,), one by default) and the context is the history before them, (B, L) with L >= p, or one history
+(L,) shared by every row; only its last p values matter. ``log_prob(x, context)`` is the exact
+log p(x_1..x_steps | history) = sum_s log p(x_s | the p values before it), in nats; ``sample(n, context=history)``
+draws n continuations, feeding each draw back in. Train on ``lagged_examples(series, p)``, a tuple
+(x, context) that ``course_lib.train.fit`` takes as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["lagged_design", "fit_ar_least_squares", "GaussianAR", "NeuralAR"]
+from course_lib.models.base import DensityModel
+
+__all__ = ["lagged_design", "lagged_examples", "fit_ar_least_squares", "GaussianAR", "NeuralAR"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -40,30 +49,114 @@ def fit_ar_least_squares(series: np.ndarray, p: int) -> tuple[np.ndarray, float]
     return params, float(np.mean(resid ** 2))
 
 
-class GaussianAR:
-    """A Gaussian AR(p) fitted by least squares; log-likelihoods in nats, forecasts with exact bands."""
+def lagged_examples(series: np.ndarray | Tensor, p: int, steps: int = 1) -> tuple[Tensor, Tensor]:
+    """Every (history, continuation) pair of a series: x (N, steps), the next values, and context (N, p), the p
+    values before them (oldest first), float32, N = n - p - steps + 1. ``fit(model, lagged_examples(...))``."""
+    w = NeuralAR.windows(series, p + steps - 1)  # (N, p + steps)
+    return w[:, p:].contiguous(), w[:, :p].contiguous()
 
-    def __init__(self, p: int):
+
+class _LaggedGaussian(DensityModel):
+    """x_t | x_{t-p..t-1} ~ N(mean(.), std(.)^2): what AR(p) and the neural AR share (see the module docstring).
+
+    Subclasses give ``_mean_log_std(lags (M, p), oldest first) -> mean (M,), log_std (M,)`` and ``dtype``.
+    """
+
+    conditional = True
+
+    def __init__(self, p: int, steps: int = 1):
+        super().__init__((steps,))
         self.p = p
-        self.params: np.ndarray | None = None
-        self.sigma2: float | None = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        raise NotImplementedError
+
+    def _mean_log_std(self, lags: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (B, steps) real values; returns them in the model's dtype."""
+        return super().validate(x).to(self.dtype)
+
+    def validate_context(self, context: Tensor | None, n: int | None = None) -> Tensor:
+        """context: the history, (B, L) or (L,) (shared by every row), L >= p. Returns its last p values (B, p)."""
+        if isinstance(context, Tensor) and context.dim() == 1 and n is not None:
+            context = context.expand(n, -1)  # one history for every row
+        context = super().validate_context(context, n)
+        if context.dim() != 2 or context.shape[1] < self.p or context.is_complex():
+            raise ValueError(f"context must be a real history of at least p = {self.p} values, (B, L) or (L,); "
+                             f"got shape {tuple(context.shape)}; e.g. context=torch.as_tensor(series[-{self.p}:])")
+        return context[:, -self.p:].to(self.dtype)
+
+    def _step_log_probs(self, x: Tensor, context: Tensor) -> Tensor:
+        """x (B, S), context (B, p). Returns (B, S): log p(x_s | the p values before it), teacher-forced."""
+        windows = torch.cat([context, x], 1).unfold(1, self.p + 1, 1)  # (B, S, p + 1)
+        mean, log_std = self._mean_log_std(windows[..., :-1].reshape(-1, self.p))
+        z = (windows[..., -1].reshape(-1) - mean) / log_std.exp()
+        return (-0.5 * (_LOG_2PI + z ** 2) - log_std).view(x.shape)
+
+    def _log_prob(self, x: Tensor, context: Tensor) -> Tensor:
+        return self._step_log_probs(x, context).sum(1)
+
+    def _sample(self, n: int, context: Tensor, generator: torch.Generator | None, steps: int | None = None
+                ) -> Tensor:
+        window, out = context, []  # (n, p)
+        for _ in range(self.event_shape[0] if steps is None else steps):
+            mean, log_std = self._mean_log_std(window)
+            nxt = mean + log_std.exp() * torch.randn(n, generator=generator, dtype=mean.dtype, device=mean.device)
+            out.append(nxt)
+            window = torch.cat([window[:, 1:], nxt[:, None]], 1)
+        return torch.stack(out, 1)  # (n, steps)
+
+    def conditional_log_prob(self, history: np.ndarray, future: np.ndarray) -> np.ndarray:
+        """One-step-ahead log-likelihoods of `future` given everything before it (len(future),), in nats.
+        `history` must hold at least the p values just before `future`."""
+        def as_row(values: np.ndarray) -> Tensor:
+            return torch.as_tensor(np.asarray(values, np.float64)[None], device=self.device).to(self.dtype)
+
+        future = as_row(future)
+        with torch.no_grad():
+            lp = self._step_log_probs(future, self.validate_context(as_row(history), 1))
+        return lp[0].double().cpu().numpy()
+
+    def sample_paths(self, history: np.ndarray, steps: int, n: int,
+                     generator: torch.Generator | None = None) -> np.ndarray:
+        """n simulated continuations of `history` (any number of steps), (n, steps) numpy; like ``sample``."""
+        context = torch.as_tensor(np.asarray(history, np.float64), device=self.device).to(self.dtype)
+        with torch.no_grad():
+            return self._sample(n, self.validate_context(context, n), generator, steps).double().cpu().numpy()
+
+
+class GaussianAR(_LaggedGaussian):
+    """A Gaussian AR(p) fitted by least squares; log-likelihoods in nats, forecasts with exact bands.
+
+    ``params`` = [c, phi_1, ..., phi_p] (p+1,) and ``sigma2`` () are float64 buffers, set by ``fit``.
+    """
+
+    def __init__(self, p: int, steps: int = 1):
+        super().__init__(p, steps)
+        self.register_buffer("params", None)
+        self.register_buffer("sigma2", None)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64
 
     def fit(self, series: np.ndarray) -> GaussianAR:
-        self.params, self.sigma2 = fit_ar_least_squares(series, self.p)
+        params, sigma2 = fit_ar_least_squares(series, self.p)
+        self.params = torch.as_tensor(params, dtype=torch.float64, device=self.device)
+        self.sigma2 = torch.tensor(sigma2, dtype=torch.float64, device=self.device)
         return self
 
     def _need_fit(self) -> None:
         if self.params is None:
             raise RuntimeError("call fit(series) first")
 
-    def conditional_log_prob(self, history: np.ndarray, future: np.ndarray) -> np.ndarray:
-        """log p(future_t | the p values before it), one-step-ahead, for each t of `future` (len(future),).
-        `history` must hold at least the p values just before `future`."""
+    def _mean_log_std(self, lags: Tensor) -> tuple[Tensor, Tensor]:
         self._need_fit()
-        joined = np.concatenate([np.asarray(history, float)[-self.p:], np.asarray(future, float)])
-        X, y = lagged_design(joined, self.p)
-        mean = X @ self.params
-        return -0.5 * (_LOG_2PI + math.log(self.sigma2) + (y - mean) ** 2 / self.sigma2)
+        mean = self.params[0] + lags.flip(1) @ self.params[1:]  # lags oldest first, phi_1 for x_{t-1}
+        return mean, (0.5 * torch.log(self.sigma2)).expand_as(mean)
 
     def forecast(self, history: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of x_{n+h}, h = 1..steps, given the history (no new observations).
@@ -72,7 +165,8 @@ class GaussianAR:
         with psi the moving-average weights psi_0 = 1, psi_j = sum_i phi_i psi_{j-i}.
         """
         self._need_fit()
-        c, phi = self.params[0], self.params[1:]
+        params = self.params.cpu().numpy()
+        c, phi = params[0], params[1:]
         values = list(np.asarray(history, float)[-self.p:])
         means = []
         for _ in range(steps):
@@ -81,20 +175,23 @@ class GaussianAR:
         psi = [1.0]
         for j in range(1, steps):
             psi.append(sum(phi[i - 1] * psi[j - i] for i in range(1, min(j, self.p) + 1)))
-        std = np.sqrt(self.sigma2 * np.cumsum(np.square(psi)))
+        std = np.sqrt(float(self.sigma2) * np.cumsum(np.square(psi)))
         return np.array(means), std
 
 
-class NeuralAR(nn.Module):
+class NeuralAR(_LaggedGaussian):
     """x_t | x_{t-p..t-1} ~ N(mu(.), sigma(.)^2) with an MLP for (mu, log sigma), on standardised values."""
 
-    def __init__(self, p: int, hidden: int = 32, loc: float = 0.0, scale: float = 1.0):
-        super().__init__()
-        self.p = p
+    def __init__(self, p: int, hidden: int = 32, loc: float = 0.0, scale: float = 1.0, steps: int = 1):
+        super().__init__(p, steps)
         self.register_buffer("loc", torch.tensor(float(loc)))
         self.register_buffer("scale", torch.tensor(float(scale)))
         self.net = nn.Sequential(nn.Linear(p, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
                                  nn.Linear(hidden, 2))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.loc.dtype
 
     @staticmethod
     def windows(series: np.ndarray | Tensor, p: int) -> Tensor:
@@ -108,31 +205,3 @@ class NeuralAR(nn.Module):
         mean = self.loc + self.scale * out[:, 0]
         log_std = torch.log(self.scale) + F.softplus(out[:, 1]).log().clamp(min=-7)  # std > 0, not tiny
         return mean, log_std
-
-    def log_prob(self, windows: Tensor) -> Tensor:
-        """windows: (B, p+1). Returns (B,) log p(last | first p) in nats."""
-        mean, log_std = self._mean_log_std(windows[:, :-1])
-        z = (windows[:, -1] - mean) / log_std.exp()
-        return -0.5 * (_LOG_2PI + z ** 2) - log_std
-
-    def loss(self, windows: Tensor) -> Tensor:
-        return -self.log_prob(windows).mean()
-
-    def conditional_log_prob(self, history: np.ndarray, future: np.ndarray) -> np.ndarray:
-        """One-step-ahead log-likelihoods of `future` given everything before it (len(future),), in nats."""
-        joined = np.concatenate([np.asarray(history, float)[-self.p:], np.asarray(future, float)])
-        with torch.no_grad():
-            return self.log_prob(self.windows(joined, self.p)).double().numpy()
-
-    @torch.no_grad()
-    def sample_paths(self, history: np.ndarray, steps: int, n: int,
-                     generator: torch.Generator | None = None) -> np.ndarray:
-        """n simulated continuations of `history`, (n, steps): sampling feeds each draw back in."""
-        window = torch.as_tensor(np.asarray(history, np.float32)[-self.p:]).repeat(n, 1)  # (n, p)
-        out = []
-        for _ in range(steps):
-            mean, log_std = self._mean_log_std(window)
-            nxt = mean + log_std.exp() * torch.randn(n, generator=generator)
-            out.append(nxt)
-            window = torch.cat([window[:, 1:], nxt[:, None]], 1)
-        return torch.stack(out, 1).double().numpy()

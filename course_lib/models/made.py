@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.nn import MaskedLinear
+from course_lib.models.base import DensityModel, check_levels
+from course_lib.nn import MaskedLinear, sample_logits
 
 __all__ = ["MADE", "made_masks", "hidden_degrees"]
 
@@ -39,18 +40,18 @@ def hidden_degrees(num_units: int, num_dims: int) -> Tensor:
     return torch.arange(num_units) % max(num_dims - 1, 1) + 1
 
 
-class MADE(nn.Module):
+class MADE(DensityModel):
     """A MADE over `num_dims` discrete variables with `num_levels` values each, in the natural order.
 
+    Events: (num_dims,) integer levels in 0..num_levels-1 (flatten 8x8 digits with x.view(len(x), -1)).
     Inputs are one-hot encoded (num_dims * num_levels units, each copy of pixel i has degree i); the output
     holds num_levels logits per variable.
     """
 
     def __init__(self, num_dims: int = 64, num_levels: int = 2, hidden: Sequence[int] = (512, 512),
                  dropout: float = 0.0):
-        super().__init__()
+        super().__init__((num_dims,))
         self.num_dims, self.num_levels = num_dims, num_levels
-        self.event_shape = (num_dims,)
         d_in = torch.arange(1, num_dims + 1).repeat_interleave(num_levels)  # (D*K,)
         d_hidden = [hidden_degrees(h, num_dims) for h in hidden]
         masks = made_masks(d_in, d_hidden, d_in)
@@ -59,15 +60,9 @@ class MADE(nn.Module):
         self.layers = nn.ModuleList(MaskedLinear(a, b, m) for a, b, m in layers)
         self.dropout = nn.Dropout(dropout)
 
-    @property
-    def device(self) -> torch.device:
-        return self.layers[0].weight.device
-
-    def _check(self, x: Tensor) -> Tensor:
-        if x.dim() != 2 or x.shape[1] != self.num_dims:
-            raise ValueError(f"expected inputs of shape (B, {self.num_dims}), got {tuple(x.shape)}; "
-                             "flatten 8x8 digits with x.view(len(x), -1)")
-        return x.long()
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (B, D) integer levels in 0..num_levels-1; returns x.long()."""
+        return check_levels(super().validate(x), self.num_levels, self)
 
     def logits_from_onehot(self, h: Tensor) -> Tensor:
         """h: (B, D*K) one-hot (or any real) inputs. Returns (B, D, K) logits of p(x_i | x_<i)."""
@@ -75,25 +70,20 @@ class MADE(nn.Module):
             h = self.dropout(F.relu(layer(h)))
         return self.layers[-1](h).view(len(h), self.num_dims, self.num_levels)
 
-    def logits(self, x: Tensor) -> Tensor:
-        """x: (B, D) integer values. Returns (B, D, K) logits."""
-        x = self._check(x)
+    def _logits(self, x: Tensor) -> Tensor:
         return self.logits_from_onehot(F.one_hot(x, self.num_levels).float().flatten(1))
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def logits(self, x: Tensor) -> Tensor:
+        """x: (B, D) integer values. Returns (B, D, K) logits."""
+        return self._logits(self.validate(x))
+
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """x: (B, D) integer values. Returns (B,) exact log-probabilities in nats."""
-        x = self._check(x)
-        return -F.cross_entropy(self.logits(x).transpose(1, 2), x, reduction="none").sum(1)
+        return -F.cross_entropy(self._logits(x).transpose(1, 2), x, reduction="none").sum(1)
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean negative log-likelihood in nats per example."""
-        return -self.log_prob(x).mean()
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw (n, D) samples, one variable per pass (D passes of the network)."""
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
+        """Draw (n, D) samples, one variable per pass (D passes of the network): x_i ~ p(x_i | x_<i)."""
         x = torch.zeros(n, self.num_dims, dtype=torch.long, device=self.device)
         for i in range(self.num_dims):
-            probs = F.softmax(self.logits(x)[:, i], dim=-1)  # (n, K)
-            x[:, i] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            x[:, i] = sample_logits(self._logits(x)[:, i], generator)  # (n,)
         return x

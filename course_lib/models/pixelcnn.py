@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.nn import RasterConv2d
+from course_lib.models.base import DensityModel, check_levels
+from course_lib.nn import RasterConv2d, sample_logits
 
 __all__ = ["PixelCNN", "SymmetryMixturePixelCNN", "square_symmetry", "inverse_square_symmetry"]
 
@@ -50,24 +51,24 @@ class _ResidualBlock(nn.Module):
         return h + self.mix(_dropout(F.relu(self.conv(F.relu(h))), self.p, self.training))
 
 
-class PixelCNN(nn.Module):
+class PixelCNN(DensityModel):
     """A small PixelCNN over (H, W) images with `num_levels` grey levels (0 .. num_levels - 1).
 
-    The input is one-hot encoded (num_levels channels, all belonging to one pixel), passed through one
-    type-A masked convolution, `num_blocks` residual blocks of type-B masked convolutions, and 1x1
-    convolutions to `num_levels` logits per pixel (`ordinal_input=True` adds the scaled level as one more
-    input channel, so that nearby levels look alike). `num_conditions > 0` adds a learned per-condition bias
-    after the first layer (used by `SymmetryMixturePixelCNN` to say which ordering is being read).
-    `logistic_components > 0` makes the logits log-probabilities of a discretised logistic mixture plus free
-    per-level corrections (see `_logistic_mixture_logits`).
+    Events: (H, W) integer levels; flat images (B, H*W) are accepted too. The input is one-hot encoded
+    (num_levels channels, all belonging to one pixel), passed through one type-A masked convolution,
+    `num_blocks` residual blocks of type-B masked convolutions, and 1x1 convolutions to `num_levels` logits
+    per pixel (`ordinal_input=True` adds the scaled level as one more input channel, so that nearby levels
+    look alike). `num_contexts > 0` makes it conditional, p(x | context) with context (B,) in
+    0..num_contexts-1: a learned per-context bias after the first layer (used by `SymmetryMixturePixelCNN`
+    to say which ordering is being read). `logistic_components > 0` makes the logits log-probabilities of a
+    discretised logistic mixture plus free per-level corrections (see `_logistic_mixture_logits`).
     """
 
     def __init__(self, num_levels: int = 17, image_shape: tuple[int, int] = (8, 8), channels: int = 64,
                  num_blocks: int = 4, first_kernel: int = 7, kernel_size: int = 3, dropout: float = 0.0,
-                 num_conditions: int = 0, ordinal_input: bool = False, logistic_components: int = 0):
-        super().__init__()
+                 num_contexts: int = 0, ordinal_input: bool = False, logistic_components: int = 0):
+        super().__init__(image_shape)
         self.num_levels = num_levels
-        self.event_shape = tuple(image_shape)
         self.ordinal_input = ordinal_input
         self.first = RasterConv2d(num_levels + ordinal_input, channels, first_kernel, "A")
         self.blocks = nn.Sequential(*[_ResidualBlock(channels, kernel_size, dropout) for _ in range(num_blocks)])
@@ -81,33 +82,43 @@ class PixelCNN(nn.Module):
             # the 16 inner bin edges between the levels, with the levels at -1 .. 1
             self.register_buffer("edges", (torch.arange(1, num_levels) - 0.5) * 2 / (num_levels - 1) - 1,
                                  persistent=False)
-        self.condition = nn.Embedding(num_conditions, channels) if num_conditions > 0 else None
-        if self.condition is not None:
-            nn.init.zeros_(self.condition.weight)
+        self.num_contexts = num_contexts
+        self.context_embedding = nn.Embedding(num_contexts, channels) if num_contexts > 0 else None
+        if self.context_embedding is not None:
+            nn.init.zeros_(self.context_embedding.weight)
 
     @property
-    def device(self) -> torch.device:
-        return self.first.weight.device
+    def conditional(self) -> bool:
+        return self.num_contexts > 0
 
-    def _as_images(self, x: Tensor) -> Tensor:
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (B, H, W) or flat (B, H*W) integer levels; returns (B, H, W) long."""
         H, W = self.event_shape
-        if x.dim() == 2 and x.shape[1] == H * W:
+        if isinstance(x, Tensor) and x.dim() == 2 and x.shape[1] == H * W:
             x = x.view(len(x), H, W)  # flat digits (B, 64) are accepted too
-        if tuple(x.shape[1:]) != self.event_shape:
-            raise ValueError(f"expected images of shape (B, {H}, {W}) or (B, {H * W}), got {tuple(x.shape)}")
-        return x.long()
+        return check_levels(super().validate(x), self.num_levels, self)
 
-    def logits(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
-        """x: (B, H, W) integer levels. Returns (B, num_levels, H, W) logits of p(x_i | x_<i)."""
-        x = self._as_images(x)
+    def validate_context(self, context: Tensor | None, n: int | None = None) -> Tensor | None:
+        """context: (B,) integers in 0..num_contexts-1 for a conditional PixelCNN, else None."""
+        context = super().validate_context(context, n)
+        if context is None:
+            return None
+        if context.dim() != 1:
+            raise ValueError(f"context must have shape (B,), got {tuple(context.shape)}")
+        return check_levels(context, self.num_contexts, self, "contexts")
+
+    def logits(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """x: (B, H, W) integer levels. Returns (B, num_levels, H, W) logits of p(x_i | x_<i, context)."""
+        x = self.validate(x)
+        return self._logits(x, self.validate_context(context, len(x)))
+
+    def _logits(self, x: Tensor, context: Tensor | None) -> Tensor:
         h = F.one_hot(x, self.num_levels).permute(0, 3, 1, 2).float()  # (B, K, H, W)
         if self.ordinal_input:  # one more channel with the level itself, scaled to [-1, 1]
             h = torch.cat([h, (2 * x.float() / (self.num_levels - 1) - 1)[:, None]], 1)
         h = self.first(h)  # (B, C, H, W)
-        if self.condition is not None:
-            if condition is None:
-                raise ValueError("this PixelCNN was built with num_conditions > 0: pass condition (B,)")
-            h = h + self.condition(condition)[:, :, None, None]
+        if self.context_embedding is not None:
+            h = h + self.context_embedding(context)[:, :, None, None]
         out = self.head(self.blocks(h))
         return self._logistic_mixture_logits(out) if self.logistic_components else out
 
@@ -123,26 +134,27 @@ class PixelCNN(nn.Module):
         log_mass = torch.logsumexp(log_pi + torch.log(mass.clamp(min=1e-10)), 1)  # (B, K, H, W)
         return log_mass + out[:, 3 * M:]
 
-    def log_prob(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
-        """x: (B, H, W) or (B, H*W) integer levels. Returns (B,) exact log-probabilities in nats."""
-        x = self._as_images(x)
-        nll = F.cross_entropy(self.logits(x, condition), x, reduction="none")  # (B, H, W)
+    def _log_prob(self, x: Tensor, context: Tensor | None) -> Tensor:
+        """x: (B, H, W) integer levels. Returns (B,) exact log-probabilities in nats."""
+        nll = F.cross_entropy(self._logits(x, context), x, reduction="none")  # (B, H, W)
         return -nll.flatten(1).sum(1)
 
-    def loss(self, x: Tensor) -> Tensor:
-        """Mean negative log-likelihood in nats per image."""
-        return -self.log_prob(x).mean()
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, condition: Tensor | None = None,
+    def sample(self, n: int, context: Tensor | None = None, generator: torch.Generator | None = None, *,
                temperature: float = 1.0) -> Tensor:
-        """Draw n images (n, H, W), one pixel at a time in raster order (H * W network passes)."""
+        """Draw n images (n, H, W), one pixel at a time in raster order (H * W network passes).
+
+        ``temperature`` divides the logits of every pixel (T < 1 sharper, T > 1 flatter; 1 is the model).
+        """
+        return super().sample(n, context, generator, temperature=temperature)
+
+    def _sample(self, n: int, context: Tensor | None, generator: torch.Generator | None, *,
+                temperature: float = 1.0) -> Tensor:
         H, W = self.event_shape
         x = torch.zeros(n, H, W, dtype=torch.long, device=self.device)
         for i in range(H):
             for j in range(W):
-                logits = self.logits(x, condition)[:, :, i, j] / temperature  # (n, K)
-                x[:, i, j] = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(1)
+                logits = self._logits(x, context)[:, :, i, j]  # (n, K)
+                x[:, i, j] = sample_logits(logits, generator, temperature=temperature)
         return x
 
 
@@ -160,46 +172,49 @@ def inverse_square_symmetry(y: Tensor, k: int) -> Tensor:
     return torch.rot90(y, -(k % 4), dims=(-2, -1))
 
 
-class SymmetryMixturePixelCNN(nn.Module):
+class SymmetryMixturePixelCNN(DensityModel):
     """A uniform mixture of a PixelCNN read in the 8 symmetric orderings of a square image (exact likelihood).
 
     log p(x) = logsumexp_k [log p(T_k x | k)] - log K over K = `num_orderings` symmetries (1, 2, 4 or 8).
+    Events: (H, W) integer levels (or flat (B, H*W)), like :class:`PixelCNN`; the mixture is unconditional.
     """
 
     def __init__(self, num_orderings: int = 8, objective: str = "random_ordering", conditioned: bool = True,
                  **pixelcnn_kwargs):
-        super().__init__()
         if objective not in ("random_ordering", "mixture"):
             raise ValueError(f"objective must be 'random_ordering' or 'mixture', got {objective!r}")
-        self.objective = objective
         if num_orderings not in (1, 2, 4, 8):
             raise ValueError(f"num_orderings must be 1, 2, 4 or 8, got {num_orderings}")
+        pixelcnn = PixelCNN(num_contexts=num_orderings if conditioned else 0, **pixelcnn_kwargs)
+        super().__init__(pixelcnn.event_shape)
+        self.objective = objective
         self.num_orderings = num_orderings
         self.ks = [0, 4, 2, 6, 1, 5, 3, 7][:num_orderings]  # identity, mirror, 180 deg, ...: most distinct first
-        self.pixelcnn = PixelCNN(num_conditions=num_orderings if conditioned else 0, **pixelcnn_kwargs)
-        self.event_shape = self.pixelcnn.event_shape
+        self.pixelcnn = pixelcnn
         self.num_levels = self.pixelcnn.num_levels
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixelcnn.device
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (B, H, W) or (B, H*W) integer levels; returns (B, H, W) long."""
+        return self.pixelcnn.validate(x)
 
-    def _condition(self, ordering: Tensor) -> Tensor | None:
-        return ordering if self.pixelcnn.condition is not None else None  # unconditioned: one shared model
+    def _ordering_context(self, ordering: Tensor) -> Tensor | None:
+        return ordering if self.pixelcnn.conditional else None  # unconditioned: one shared model
 
     def component_log_probs(self, x: Tensor) -> Tensor:
         """x: (B, H, W) or (B, H*W). Returns (B, K) with log p(T_k x | k) for each ordering k."""
-        x = self.pixelcnn._as_images(x)
+        return self._component_log_probs(self.validate(x))
+
+    def _component_log_probs(self, x: Tensor) -> Tensor:
         B = len(x)
         xs = torch.cat([square_symmetry(x, k) for k in self.ks])  # (K*B, H, W)
-        cond = torch.arange(self.num_orderings, device=x.device).repeat_interleave(B)  # (K*B,)
-        return self.pixelcnn.log_prob(xs, self._condition(cond)).view(self.num_orderings, B).T
+        orderings = torch.arange(self.num_orderings, device=x.device).repeat_interleave(B)  # (K*B,)
+        return self.pixelcnn._log_prob(xs, self._ordering_context(orderings)).view(self.num_orderings, B).T
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """Exact log p(x) in nats, (B,)."""
-        return torch.logsumexp(self.component_log_probs(x), dim=1) - math.log(self.num_orderings)
+        return torch.logsumexp(self._component_log_probs(x), dim=1) - math.log(self.num_orderings)
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, context: None = None) -> Tensor:
         """Training loss in nats per image.
 
         "mixture": -log p(x), the exact mixture NLL (every ordering, every step: 8 times the work).
@@ -208,20 +223,25 @@ class SymmetryMixturePixelCNN(nn.Module):
         how the ladder entry trains. Evaluation always uses the exact mixture `log_prob`.
         """
         if self.objective == "mixture" or not self.training:
-            return -self.log_prob(x).mean()
-        x = self.pixelcnn._as_images(x)
+            return super().loss(x, context)
+        x = self.validate(x)
+        self.validate_context(context, len(x))
         comp = torch.randint(self.num_orderings, (len(x),), device=x.device)
         xs = torch.empty_like(x)
         for c, k in enumerate(self.ks):
             sel = comp == c
             xs[sel] = square_symmetry(x[sel], k)
-        return -self.pixelcnn.log_prob(xs, self._condition(comp)).mean()
+        return -self.pixelcnn._log_prob(xs, self._ordering_context(comp)).mean()
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
+    def sample(self, n: int, context: None = None, generator: torch.Generator | None = None, *,
+               temperature: float = 1.0) -> Tensor:
         """Pick an ordering uniformly, sample the PixelCNN in it, and map the image back. Returns (n, H, W)."""
+        return super().sample(n, context, generator, temperature=temperature)
+
+    def _sample(self, n: int, context: None, generator: torch.Generator | None, *,
+                temperature: float = 1.0) -> Tensor:
         comp = torch.randint(self.num_orderings, (n,), generator=generator, device=self.device)
-        y = self.pixelcnn.sample(n, generator=generator, condition=self._condition(comp), temperature=temperature)
+        y = self.pixelcnn._sample(n, self._ordering_context(comp), generator, temperature=temperature)
         x = torch.empty_like(y)
         for c, k in enumerate(self.ks):
             sel = comp == c

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from course_lib.models.base import DensityModel
 
 
 def ppca_mle(x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -32,15 +34,17 @@ def ppca_mle(x: Tensor, q: int) -> tuple[Tensor, Tensor, Tensor]:
     return mu, w, sigma2
 
 
-class PPCA(nn.Module):
-    """Probabilistic PCA with parameters stored as float64 buffers. Build with ``PPCA.fit(x, q)``."""
+class PPCA(DensityModel):
+    """Probabilistic PCA with parameters stored as float64 buffers. Build with ``PPCA.fit(x, q)``.
+
+    Events: (D,) real vectors; ``log_prob`` computes in float64 whatever the input's floating dtype.
+    """
 
     def __init__(self, mu: Tensor, w: Tensor, sigma2: Tensor) -> None:
-        super().__init__()
+        super().__init__((w.shape[0],))
         self.register_buffer("mu", mu.double())
         self.register_buffer("w", w.double())
         self.register_buffer("sigma2", torch.as_tensor(sigma2, dtype=torch.float64))
-        self.event_shape = (w.shape[0],)
         self.latent_dim = w.shape[1]
 
     @classmethod
@@ -53,9 +57,12 @@ class PPCA(nn.Module):
         d = self.event_shape[0]
         return self.w @ self.w.T + self.sigma2 * torch.eye(d, dtype=torch.float64, device=self.w.device)
 
-    def log_prob(self, x: Tensor) -> Tensor:
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (B, D) real; returns it as float64."""
+        return super().validate(x).double()
+
+    def _log_prob(self, x: Tensor, context: None) -> Tensor:
         """Exact log N(x; mu, C) in nats, (B,). x: (B, D)."""
-        x = x.double()
         chol = torch.linalg.cholesky(self.covariance())
         diff = (x - self.mu).T  # (D, B)
         sol = torch.linalg.solve_triangular(chol, diff, upper=False)  # L^{-1} (x - mu)
@@ -68,15 +75,14 @@ class PPCA(nn.Module):
         q = self.latent_dim
         m = self.w.T @ self.w + self.sigma2 * torch.eye(q, dtype=torch.float64, device=self.w.device)
         m_inv = torch.linalg.inv(m)
-        mean = (x.double() - self.mu) @ self.w @ m_inv.T
+        mean = (self.validate(x) - self.mu) @ self.w @ m_inv.T
         return mean, self.sigma2 * m_inv
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """W E[z | x] + mu: the projection of x through the latent space, (B, D)."""
         return self.posterior(x)[0] @ self.w.T + self.mu
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def _sample(self, n: int, context: None, generator: torch.Generator | None) -> Tensor:
         """x = W z + mu + sigma * eps, (n, D) float64."""
         z = torch.randn(n, self.latent_dim, generator=generator, dtype=torch.float64, device=self.w.device)
         eps = torch.randn(n, self.event_shape[0], generator=generator, dtype=torch.float64, device=self.w.device)

@@ -61,8 +61,7 @@ class CausalTransformer(CharModel):
 
     def __init__(self, vocab_size: int = 27, max_length: int = 16, dim: int = 64, num_heads: int = 4,
                  num_layers: int = 2, dropout: float = 0.1):
-        super().__init__()
-        self.vocab_size, self.max_length = vocab_size, max_length
+        super().__init__(vocab_size, max_length)
         self.tok = nn.Embedding(vocab_size, dim)
         self.pos = nn.Embedding(max_length, dim)
         self.blocks = nn.Sequential(*[_Block(dim, num_heads, dropout) for _ in range(num_layers)])

@@ -1,4 +1,4 @@
-"""Variational autoencoder (VAE) for 8x8 digits, with an optional label condition (a conditional VAE).
+"""Variational autoencoder (VAE) for digits, with an optional label condition (a conditional VAE).
 
 Generative model: z ~ N(0, I), x | z ~ prod_i p(x_i | z), where each pixel is Bernoulli (binarised digits,
 ``data="digits2"``) or categorical over the 17 grey levels 0..16 (``data="digits17"``). Inference model:
@@ -11,8 +11,9 @@ Kingma and Welling, 2014, arXiv:1312.6114; Rezende et al., 2014, arXiv:1401.4082
 feeds a one-hot label to the encoder and the decoder (Sohn et al., 2015). The importance-weighted estimate of
 log p(x) is Burda et al., 2016, arXiv:1509.00519.
 
-A VAE has no exact ``log_prob``: ``elbo(x)`` is a lower bound and ``importance_weighted_log_likelihood`` an
-estimate (a stochastic lower bound that tightens as k grows).
+A VAE has no exact ``log_prob``: ``elbo(x, context=None)`` is a lower bound and
+``importance_weighted_log_likelihood`` an estimate (a stochastic lower bound that tightens as k grows).
+Conditioning (the labels of a conditional VAE) is the ``context`` argument everywhere.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.metrics import importance_weighted_log_likelihood, log_mean_exp  # noqa: F401 (re-exported)
-from course_lib.nn import count_parameters  # noqa: F401 (re-exported)
+from course_lib.models.base import Model, check_levels
+from course_lib.nn import count_parameters, sample_logits  # noqa: F401 (count_parameters re-exported)
 
 _LOG_2PI = math.log(2 * math.pi)
 NUM_LEVELS = 17  # grey levels 0..16 of scikit-learn's digits
@@ -66,7 +68,7 @@ def diagonal_normal_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 # ---- networks ----
 
 class GaussianEncoder(nn.Module):
-    """MLP x (B, 64) [+ one-hot label] -> (mu, logvar), each (B, latent_dim)."""
+    """MLP x (B, D) [+ one-hot label] -> (mu, logvar), each (B, latent_dim)."""
 
     def __init__(self, in_dim: int, latent_dim: int, hidden: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -82,35 +84,39 @@ class GaussianEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """MLP z (N, d) [+ one-hot label] -> logits (N, 64, out_per_pixel)."""
+    """MLP z (N, d) [+ one-hot label] -> logits (N, num_pixels, out_per_pixel)."""
 
-    def __init__(self, in_dim: int, out_per_pixel: int, hidden: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, out_per_pixel: int, hidden: int, dropout: float = 0.0,
+                 num_pixels: int = 64) -> None:
         super().__init__()
-        self.out_per_pixel = out_per_pixel
+        self.out_per_pixel, self.num_pixels = out_per_pixel, num_pixels
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, 64 * out_per_pixel),
+            nn.Linear(hidden, num_pixels * out_per_pixel),
         )
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(len(z), 64, self.out_per_pixel)
+        return self.net(z).view(len(z), self.num_pixels, self.out_per_pixel)
 
 
 class ConvDecoder(nn.Module):
-    """Small convolutional decoder: z -> MLP -> (C, 4, 4) -> transposed conv to 8x8 -> two 3x3 convs.
+    """Small convolutional decoder: z -> MLP -> (C, S/2, S/2) -> transposed conv to S x S -> two 3x3 convs.
 
-    The convolutions share weights across positions, which regularises a model trained on 1000 images
-    better than a fully connected output layer. Returns logits (N, 64, out_per_pixel).
+    S is the image side (8 for the digits: (C, 4, 4) -> 8x8). The convolutions share weights across
+    positions, which regularises a model trained on 1000 images better than a fully connected output layer.
+    Returns logits (N, S*S, out_per_pixel).
     """
 
     def __init__(self, in_dim: int, out_per_pixel: int, hidden: int, channels: int = 32,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, side: int = 8) -> None:
         super().__init__()
-        self.out_per_pixel, self.channels = out_per_pixel, channels
+        if side < 2 or side % 2:
+            raise ValueError(f"the conv decoder draws square images of an even side, got side {side}")
+        self.out_per_pixel, self.channels, self.half = out_per_pixel, channels, side // 2
         self.fc = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, channels * 4 * 4), nn.ReLU(),
+            nn.Linear(hidden, channels * self.half * self.half), nn.ReLU(),
         )
         self.conv = nn.Sequential(
             nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1), nn.ReLU(), nn.Dropout(dropout),
@@ -119,160 +125,169 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, z: Tensor) -> Tensor:
-        h = self.fc(z).view(len(z), self.channels, 4, 4)
-        out = self.conv(h)  # (N, out_per_pixel, 8, 8)
-        return out.flatten(2).transpose(1, 2)  # (N, 64, out_per_pixel)
+        h = self.fc(z).view(len(z), self.channels, self.half, self.half)
+        out = self.conv(h)  # (N, out_per_pixel, S, S)
+        return out.flatten(2).transpose(1, 2)  # (N, S*S, out_per_pixel)
 
 
 # ---- the model ----
 
-class VAE(nn.Module):
-    """A VAE on flattened 8x8 digits; conditional on a label when ``num_classes > 0``.
+class VAE(Model):
+    """A VAE on flattened digits (event_shape (num_pixels,)); conditional on a label when ``num_classes > 0``.
 
     Args:
-        data: ``"digits17"`` (x: LongTensor (B, 64) in 0..16, categorical decoder) or ``"digits2"``
-            (x: float (B, 64) in {0, 1}, Bernoulli decoder).
+        data: ``"digits17"`` (x: integer levels (B, D) in 0..16, categorical decoder) or ``"digits2"``
+            (x: (B, D) in {0, 1}, float or integer, Bernoulli decoder).
         latent_dim: size of z.
         hidden: width of the encoder's and decoder's hidden layers.
-        decoder: ``"mlp"`` or ``"conv"`` (see :class:`ConvDecoder`).
+        decoder: ``"mlp"`` or ``"conv"`` (see :class:`ConvDecoder`; it needs a square image of an even side).
         dropout: dropout rate inside encoder and decoder (training only).
         channels: channels of the convolutional decoder.
-        num_classes: 0 for a plain VAE; 10 for a conditional VAE on digit labels (then every method takes y).
+        num_classes: 0 for a plain VAE; 10 for a conditional VAE on digit labels: then every method takes the
+            labels, a LongTensor (B,), as ``context``.
         beta: weight of the KL term in ``loss`` (beta-VAE, Higgins et al., 2017); ``elbo`` always uses 1.
-        kl_warmup_steps: the KL weight in ``loss`` grows linearly from 0 to ``beta`` over this many training
-            steps (calls of ``loss`` in training mode), which keeps the decoder from ignoring z early on.
+        num_pixels: D, the pixels of one flattened image (64 for the 8x8 digits).
+
+    In training mode ``loss`` weighs the KL by ``beta * kl_scale``; ``kl_scale`` is a plain float (1.0 by
+    default) that a KL warm-up sets during training (``course_lib.train.KLWarmup``), which keeps the decoder
+    from ignoring z early on. In eval mode the weight is ``beta``.
     """
 
     def __init__(self, data: Literal["digits17", "digits2"] = "digits17", latent_dim: int = 16,
                  hidden: int = 256, decoder: Literal["mlp", "conv"] = "mlp", dropout: float = 0.0,
-                 channels: int = 32, num_classes: int = 0, beta: float = 1.0,
-                 kl_warmup_steps: int = 0) -> None:
-        super().__init__()
+                 channels: int = 32, num_classes: int = 0, beta: float = 1.0, num_pixels: int = 64) -> None:
+        super().__init__((num_pixels,))
         if data not in ("digits17", "digits2"):
             raise ValueError(f"data must be 'digits17' or 'digits2', got {data!r}")
         self.data, self.latent_dim, self.num_classes = data, latent_dim, num_classes
-        self.event_shape = (64,)
-        self.beta, self.kl_warmup_steps = beta, kl_warmup_steps
-        self.register_buffer("steps_taken", torch.zeros((), dtype=torch.long))
+        self.beta, self.kl_scale = beta, 1.0
         out = NUM_LEVELS if data == "digits17" else 1
-        self.encoder = GaussianEncoder(64 + num_classes, latent_dim, hidden, dropout)
+        self.encoder = GaussianEncoder(num_pixels + num_classes, latent_dim, hidden, dropout)
         if decoder == "conv":
-            self.decoder: nn.Module = ConvDecoder(latent_dim + num_classes, out, hidden, channels, dropout)
+            side = math.isqrt(num_pixels)
+            if side * side != num_pixels:
+                raise ValueError(f"the conv decoder needs square images; {num_pixels} pixels are not a square")
+            self.decoder: nn.Module = ConvDecoder(latent_dim + num_classes, out, hidden, channels, dropout, side)
         elif decoder == "mlp":
-            self.decoder = MLPDecoder(latent_dim + num_classes, out, hidden, dropout)
+            self.decoder = MLPDecoder(latent_dim + num_classes, out, hidden, dropout, num_pixels)
         else:
             raise ValueError(f"decoder must be 'mlp' or 'conv', got {decoder!r}")
 
     @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    # -- validation --
+    def validate(self, x: Tensor) -> Tensor:
+        """x: (B, D) levels 0..16 (digits17, returned as long) or values in {0, 1} (digits2, any real dtype)."""
+        x = super().validate(x)
+        if self.data == "digits17":
+            return check_levels(x, NUM_LEVELS, self)
+        if x.numel() and not ((x == 0) | (x == 1)).all():
+            raise ValueError("a digits2 VAE models binary pixels: x must hold only 0 and 1 "
+                             "(binarise with DigitsSplit.binarized(x))")
+        return x
+
+    def validate_context(self, context: Tensor | None, n: int | None = None) -> Tensor | None:
+        """The labels of a conditional VAE: (B,) integers in 0..num_classes-1 (None for a plain VAE)."""
+        if context is None and self.conditional:
+            raise ValueError("this is a conditional VAE: pass the labels as context, e.g. model.elbo(x, labels)"
+                             " or model.sample(n, context=torch.full((n,), 3))")
+        context = super().validate_context(context, n)
+        if context is None:
+            return None
+        if context.dim() != 1:
+            raise ValueError(f"the labels (context) must have shape (B,), got {tuple(context.shape)}")
+        return check_levels(context, self.num_classes, self, "labels")
 
     # -- helpers --
-    def _check(self, x: Tensor, y: Tensor | None) -> None:
-        if x.dim() != 2 or x.shape[1:] != self.event_shape:
-            raise ValueError(f"expected inputs of shape (B, 64), got {tuple(x.shape)}; "
-                             "flatten 8x8 digits with x.view(len(x), -1)")
-        if self.num_classes and y is None:
-            raise ValueError("this is a conditional VAE: pass the labels y as well, e.g. model.elbo(x, y)")
-
-    def _with_label(self, h: Tensor, y: Tensor | None) -> Tensor:
-        """Append the one-hot label to h (..., n) if the model is conditional; y broadcasts over leading axes."""
+    def _with_label(self, h: Tensor, context: Tensor | None) -> Tensor:
+        """Append the one-hot label to h (..., n) if the model is conditional; labels broadcast over leading axes."""
         if not self.num_classes:
             return h
-        onehot = F.one_hot(y.long(), self.num_classes).to(h.dtype)  # (B, C)
+        onehot = F.one_hot(context, self.num_classes).to(h.dtype)  # (B, C)
         return torch.cat([h, onehot.expand(*h.shape[:-1], self.num_classes)], dim=-1)
 
-    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """q(z | x): x (B, 64) -> mu, logvar, each (B, latent_dim)."""
-        self._check(x, y)
+    def encode(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """q(z | x): x (B, D) -> mu, logvar, each (B, latent_dim)."""
+        x = self.validate(x)
+        context = self.validate_context(context, len(x))
         h = x.float() / (NUM_LEVELS - 1) if self.data == "digits17" else x.float()
-        return self.encoder(self._with_label(h, y))
+        return self.encoder(self._with_label(h, context))
 
-    def decoder_logits(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """z (..., d) -> logits (..., 64, 17) for digits17 or (..., 64) for digits2."""
+    def decoder_logits(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """z (..., d) -> logits (..., D, 17) for digits17 or (..., D) for digits2; labels (B,) broadcast."""
+        context = self.validate_context(context)
         lead = z.shape[:-1]
-        logits = self.decoder(self._with_label(z, y).reshape(-1, z.shape[-1] + self.num_classes))
-        logits = logits.view(*lead, 64, -1)
+        logits = self.decoder(self._with_label(z, context).reshape(-1, z.shape[-1] + self.num_classes))
+        logits = logits.view(*lead, self.event_shape[0], -1)
         return logits.squeeze(-1) if self.data == "digits2" else logits
 
-    def log_likelihood(self, x: Tensor, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """log p(x | z) in nats, summed over the 64 pixels. x (B, 64), z (..., B, d) -> (..., B)."""
-        logits = self.decoder_logits(z, y)
+    def log_likelihood(self, x: Tensor, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """log p(x | z) in nats, summed over the D pixels. x (B, D), z (..., B, d) -> (..., B)."""
+        x = self.validate(x)
+        logits = self.decoder_logits(z, context)
         if self.data == "digits2":
             target = x.float().expand_as(logits)
             return -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
-        log_p = F.log_softmax(logits, dim=-1)  # (..., B, 64, 17)
-        index = x.long().unsqueeze(-1).expand(*logits.shape[:-1], 1)
+        log_p = F.log_softmax(logits, dim=-1)  # (..., B, D, 17)
+        index = x.unsqueeze(-1).expand(*logits.shape[:-1], 1)
         return log_p.gather(-1, index).squeeze(-1).sum(-1)
 
     # -- the interface --
-    def elbo_terms(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+    def elbo_terms(self, x: Tensor, context: Tensor | None = None) -> dict[str, Tensor]:
         """One-sample estimates of the two ELBO terms: ``reconstruction`` E_q log p(x|z) and ``kl``, each (B,)."""
-        mu, logvar = self.encode(x, y)
+        mu, logvar = self.encode(x, context)
         z = reparameterize(mu, logvar)
-        return {"reconstruction": self.log_likelihood(x, z, y),
+        return {"reconstruction": self.log_likelihood(x, z, context),
                 "kl": gaussian_kl_to_standard_normal(mu, logvar), "mu": mu, "logvar": logvar}
 
-    def elbo(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def elbo(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """One-sample ELBO in nats per example, (B,). A lower bound on log p(x), not a log-probability."""
-        terms = self.elbo_terms(x, y)
+        terms = self.elbo_terms(x, context)
         return terms["reconstruction"] - terms["kl"]
 
-    def kl_weight(self) -> float:
-        """The KL weight ``loss`` uses now: beta, ramped up linearly during the warm-up steps."""
-        if self.kl_warmup_steps <= 0:
-            return self.beta
-        return self.beta * min(1.0, (int(self.steps_taken) + 1) / self.kl_warmup_steps)
-
-    def loss(self, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
-        """Mean of -(reconstruction - weight * KL). In eval mode the weight is beta (no warm-up)."""
-        terms = self.elbo_terms(x, y)
-        weight = self.kl_weight() if self.training else self.beta
-        if self.training:
-            self.steps_taken += 1
+    def loss(self, x: Tensor, context: Tensor | None = None) -> dict[str, Tensor]:
+        """Mean of -(reconstruction - weight * KL): weight beta * kl_scale in training mode, beta in eval mode."""
+        terms = self.elbo_terms(x, context)
+        weight = self.beta * self.kl_scale if self.training else self.beta
         loss = -(terms["reconstruction"] - weight * terms["kl"]).mean()
         return {"loss": loss, "reconstruction": -terms["reconstruction"].mean().detach(),
                 "kl": terms["kl"].mean().detach()}
 
-    def log_weights(self, x: Tensor, k: int, y: Tensor | None = None,
+    def log_weights(self, x: Tensor, k: int, context: Tensor | None = None,
                     generator: torch.Generator | None = None) -> Tensor:
-        """log p(x, z_i) - log q(z_i | x) for k samples z_i ~ q(z | x). x (B, 64) -> (k, B)."""
-        mu, logvar = self.encode(x, y)
+        """log p(x, z_i) - log q(z_i | x) for k samples z_i ~ q(z | x). x (B, D) -> (k, B)."""
+        mu, logvar = self.encode(x, context)
         eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)
         z = reparameterize(mu, logvar, eps)  # (k, B, d)
         log_q = diagonal_normal_log_prob(z, mu, logvar)
-        return self.log_likelihood(x, z, y) + standard_normal_log_prob(z) - log_q
+        return self.log_likelihood(x, z, context) + standard_normal_log_prob(z) - log_q
 
     @torch.no_grad()
-    def decode_mean(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        """The mean image E[x | z] (N, 64): grey levels in [0, 16] for digits17, probabilities for digits2."""
-        logits = self.decoder_logits(z, y)
+    def decode_mean(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """The mean image E[x | z] (N, D): grey levels in [0, 16] for digits17, probabilities for digits2."""
+        logits = self.decoder_logits(z, context)
         if self.data == "digits2":
             return torch.sigmoid(logits)
         levels = torch.arange(NUM_LEVELS, device=logits.device, dtype=logits.dtype)
         return (F.softmax(logits, -1) * levels).sum(-1)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
-        """Ancestral samples x ~ p(x | z), z ~ N(0, I): (n, 64), long 0..16 (digits17) or float 0/1 (digits2).
+    def _sample(self, n: int, context: Tensor | None, generator: torch.Generator | None) -> Tensor:
+        """Ancestral samples x ~ p(x | z), z ~ N(0, I): (n, D), long 0..16 (digits17) or float 0/1 (digits2).
 
-        For a conditional VAE pass y, a LongTensor (n,) of labels (or one int for all n).
+        For a conditional VAE, context holds the labels, a LongTensor (n,) (e.g. torch.full((n,), 3)).
         """
-        if self.num_classes:
-            if y is None:
-                raise ValueError("a conditional VAE needs labels: model.sample(n, y=torch.full((n,), 3))")
-            y = torch.as_tensor(y, device=self.device).long().expand(n)
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        logits = self.decoder_logits(z, y)
+        logits = self.decoder_logits(z, context)
         if self.data == "digits2":
             u = torch.rand(logits.shape, generator=generator, device=self.device)
             return (u < torch.sigmoid(logits)).float()
-        probs = F.softmax(logits, -1).view(-1, NUM_LEVELS)
-        return torch.multinomial(probs, 1, generator=generator).view(n, 64)
+        return sample_logits(logits, generator)  # (n, D)
 
 
 @torch.no_grad()
-def grid_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, limit: float = 5.0,
+def grid_log_likelihood(model: VAE, x: Tensor, context: Tensor | None = None, limit: float = 5.0,
                         points: int = 201, batch_size: int = 32) -> Tensor:
     """Exact log p(x) (up to the quadrature error) for a VAE with a 2-D latent space, (B,) in nats.
 
@@ -289,8 +304,8 @@ def grid_log_likelihood(model: VAE, x: Tensor, y: Tensor | None = None, limit: f
     out = []
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]
-        yb = None if y is None else y[start:start + batch_size]
+        cb = None if context is None else context[start:start + batch_size]
         zg = z.unsqueeze(1).expand(-1, len(xb), 2)  # (G, b, 2)
-        log_joint = model.log_likelihood(xb, zg, yb) + log_prior.unsqueeze(1)  # (G, b)
+        log_joint = model.log_likelihood(xb, zg, cb) + log_prior.unsqueeze(1)  # (G, b)
         out.append(torch.logsumexp(log_joint, 0) + log_cell)
     return torch.cat(out)
