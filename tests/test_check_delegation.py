@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from course_lib.check import CORRECT, INCORRECT, Case, Exercise, WrongAnswer, ch04
+from course_lib.check import CORRECT, INCORRECT, Case, Exercise, WrongAnswer
 from course_lib.distributions import KDE
 from course_lib.models.ppca import ppca_mle
 
@@ -59,11 +59,26 @@ def test_a_forbidden_method():
     assert result.outcome == INCORRECT and "course_lib.distributions.KDE.__init__" in result.message
 
 
+def _ppca_reference(x, q):
+    return ppca_mle(x, q)
+
+
+def _ppca_covariance(impl, case):
+    """The adapter: W is unique only up to a rotation, so judge mu and C = W W^T + sigma^2 I."""
+    mu, w, sigma2 = impl(*case.args)
+    return mu, w @ w.T + sigma2 * torch.eye(len(mu), dtype=w.dtype)
+
+
+def _ppca_cases(rng):
+    return [Case(torch.as_tensor(rng.normal(size=(40, 4)) @ rng.normal(size=(4, 4))), 2) for _ in range(2)]
+
+
 def test_a_forbidden_function():
-    exercise = Exercise(chapter="98", name="ppca", reference=ch04._ppca, make_cases=ch04._ppca_cases, hint="h",
-                        compare=ch04._compare_ppca, forbidden=(ppca_mle,))
+    exercise = Exercise(chapter="98", name="ppca", reference=_ppca_reference, make_cases=_ppca_cases, hint="h",
+                        call=_ppca_covariance, forbidden=(ppca_mle,))
     result = exercise.evaluate(lambda x, q: ppca_mle(x, q))
     assert result.outcome == INCORRECT and "course_lib.models.ppca.ppca_mle" in result.message
+    assert exercise.evaluate(_ppca_reference, trusted=True).outcome == CORRECT  # the case and adapter work
 
 
 def test_an_answer_that_calls_the_checkers_reference_or_mistakes_is_incorrect():

@@ -18,13 +18,14 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard libr
 
 REPO = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
-DISTRIBUTION = {"sklearn": "scikit-learn", "IPython": "ipykernel", "yaml": "pyyaml"}
+DISTRIBUTION = {"sklearn": "scikit-learn", "IPython": "ipykernel", "yaml": "pyyaml", "zmq": "pyzmq",
+                "jupyter_client": "jupyter-client"}
 # imported only by the test-time tools or optionally (inside a try, with a message when missing)
 NOT_RUNTIME = {"pytest", "playwright", "jupyterlab", "google"}
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].strip().lower()
+    return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
 
 
 def _declared() -> set[str]:
@@ -38,7 +39,7 @@ def _locked() -> dict[str, str]:
         line = line.split("#")[0].strip()
         if line and not line.startswith("-"):
             name, _, version = line.partition("==")
-            pins[name.strip().lower()] = version.strip()
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
     return pins
 
 
