@@ -56,10 +56,10 @@ class IWAERecipe:
     weight_decay: float = 1e-4
     batch_size: int = 128
     iwae_k: int = 1000
-    threads: int = 1  # as the VAE recipe (ladder/ch04.py)
+    threads: int = 2  # k decoder passes per image: 47 s of training on 2 threads vs 69 s on 1 (quiet, 2 cores)
 
 
-IWAE_FAST = IWAERecipe(k=2, hidden=64, channels=8, epochs=3, warmup_epochs=1, iwae_k=20)
+IWAE_FAST = IWAERecipe(k=2, hidden=64, channels=8, epochs=3, warmup_epochs=1, iwae_k=20, threads=1)
 
 
 def train_digits_iwae(split: DigitsSplit, recipe: IWAERecipe, seed: int = 0) -> tuple[IWAE, float]:
