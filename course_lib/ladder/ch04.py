@@ -70,14 +70,21 @@ def train_digits_vae(split: DigitsSplit, recipe: VAERecipe, seed: int = 0, data:
     ``data="digits2"`` trains the Bernoulli-decoder VAE on the binarised view instead.
     """
     torch.manual_seed(seed)
-    steps_per_epoch = -(-len(split.train) // recipe.batch_size)
     model = VAE(data, latent_dim=recipe.latent_dim, hidden=recipe.hidden, decoder="conv",
                 dropout=recipe.dropout, channels=recipe.channels)
+    seconds = fit_with_warmup(model, _view(split, split.train, data), _view(split, split.val, data), recipe, seed)
+    return model, seconds
+
+
+def fit_with_warmup(model: VAE, train: torch.Tensor, val: torch.Tensor, recipe, seed: int) -> float:
+    """fit with the recipe's epochs, lr, batch, weight decay, threads and KL warm-up (the best validation
+    epoch kept); shared by the VAE and IWAE recipes. Returns the training seconds."""
+    steps_per_epoch = -(-len(train) // recipe.batch_size)
     with torch_threads(recipe.threads):
-        history = fit(model, _view(split, split.train, data), _view(split, split.val, data), epochs=recipe.epochs,
-                      lr=recipe.lr, batch_size=recipe.batch_size, weight_decay=recipe.weight_decay, seed=seed,
-                      callbacks=[KLWarmup(recipe.warmup_epochs * steps_per_epoch)], progress=False)
-    return model, history.seconds
+        history = fit(model, train, val, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+                      weight_decay=recipe.weight_decay, seed=seed, progress=False,
+                      callbacks=[KLWarmup(recipe.warmup_epochs * steps_per_epoch)])
+    return history.seconds
 
 
 @torch.no_grad()

@@ -35,11 +35,11 @@ import torch
 
 from course_lib.config import torch_threads
 from course_lib.data import DigitsSplit
+from course_lib.ladder.ch04 import fit_with_warmup
 from course_lib.leaderboard import LadderResult, register
 from course_lib.metrics import importance_weighted_log_likelihood
 from course_lib.models.iwae import IWAE
 from course_lib.nn import count_parameters
-from course_lib.train import KLWarmup, fit
 
 BOUND_DRAWS = 10  # the reported training bound averages this many draws of L_k per test image
 
@@ -68,14 +68,9 @@ def train_digits_iwae(split: DigitsSplit, recipe: IWAERecipe, seed: int = 0) -> 
     Returns (model, training seconds).
     """
     torch.manual_seed(seed)
-    steps_per_epoch = -(-len(split.train) // recipe.batch_size)
     model = IWAE("digits17", latent_dim=recipe.latent_dim, hidden=recipe.hidden, decoder="conv",
                  dropout=recipe.dropout, channels=recipe.channels, k=recipe.k)
-    with torch_threads(recipe.threads):
-        history = fit(model, split.train, split.val, epochs=recipe.epochs, lr=recipe.lr,
-                      batch_size=recipe.batch_size, weight_decay=recipe.weight_decay, seed=seed, progress=False,
-                      callbacks=[KLWarmup(recipe.warmup_epochs * steps_per_epoch)])
-    return model, history.seconds
+    return model, fit_with_warmup(model, split.train, split.val, recipe, seed)
 
 
 @torch.no_grad()
