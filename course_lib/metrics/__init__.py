@@ -25,6 +25,22 @@ from course_lib.metrics.likelihood import (
 
 _WHERE: dict[str, str] = {
     # name -> module, for the modules that import heavier things (torch models, scipy.linalg, sklearn)
+    # chapter 05: the 2-D mixtures, the fixed digits classifier, the Fréchet distance
+    "assign_modes": "course_lib.metrics.toy2d",
+    "mode_counts": "course_lib.metrics.toy2d",
+    "modes_covered": "course_lib.metrics.toy2d",
+    "high_quality_share": "course_lib.metrics.toy2d",
+    "digits_classifier": "course_lib.metrics.features",
+    "digit_features": "course_lib.metrics.features",
+    "classify": "course_lib.metrics.features",
+    "class_histogram": "course_lib.metrics.features",
+    "to_gan_range": "course_lib.metrics.features",
+    "from_gan_range": "course_lib.metrics.features",
+    "fit_gaussian": "course_lib.metrics.frechet",
+    "frechet_distance": "course_lib.metrics.frechet",
+    "frechet_distance_features": "course_lib.metrics.frechet",
+    "frechet_distance_digits": "course_lib.metrics.frechet",
+    "frechet_floor": "course_lib.metrics.frechet",
 }
 
 __all__ = ["bits_per_dim", "mean_nll", "log_mean_exp", "importance_weighted_log_likelihood", *_WHERE]

@@ -37,6 +37,8 @@ _WHERE = {
     "PPCA": "course_lib.models.ppca",
     "VAE": "course_lib.models.vae",
     "IWAE": "course_lib.models.iwae",
+    # chapter 05: generative adversarial networks (no likelihood: neither log_prob nor elbo)
+    "GAN": "course_lib.models.gan",
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_WHERE)
