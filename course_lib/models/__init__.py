@@ -39,6 +39,9 @@ _WHERE = {
     "IWAE": "course_lib.models.iwae",
     # chapter 05: generative adversarial networks (no likelihood: neither log_prob nor elbo)
     "GAN": "course_lib.models.gan",
+    # chapter 06: diffusion and flow matching
+    "GaussianDiffusion": "course_lib.models.diffusion",
+    "FlowMatching": "course_lib.models.flow_matching",
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_WHERE)
