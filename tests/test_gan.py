@@ -180,11 +180,14 @@ def test_conditional_context_is_checked():
         dcgan().sample(2, context=torch.tensor([1, 2]))
 
 
-def test_a_gan_has_no_likelihood_and_no_single_loss():
+def test_a_gan_has_no_likelihood_and_its_loss_is_the_game_on_a_batch():
+    torch.manual_seed(0)
     model = mlp_gan()
     assert not hasattr(model, "log_prob") and not hasattr(model, "elbo")
-    with pytest.raises(NotImplementedError, match="score="):
-        model.loss(torch.zeros(3, 2))
+    out = model.loss(torch.zeros(3, 2))
+    assert set(out) == {"loss", "discriminator_loss", "generator_loss"} and out["loss"] is out["discriminator_loss"]
+    with pytest.raises(ValueError, match="shape"):
+        model.loss(torch.zeros(3, 3))
 
 
 def _counts(optimizer: torch.optim.Optimizer) -> int:

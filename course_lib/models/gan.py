@@ -197,10 +197,24 @@ class GAN(Model):
         return self.generate(self._noise(n, generator), context)
 
     # -- training -------------------------------------------------------------------------------------------
-    def loss(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        raise NotImplementedError("a GAN has no single loss to validate on: train it with fit(..., optimizer="
-                                  "model.adam_optimizers(...)) and pass score=... for validation (e.g. modes "
-                                  "covered on a 2-D toy, or a Fréchet distance on digits)")
+    def loss(self, x: Tensor, context: Tensor | None = None) -> dict[str, Tensor]:
+        """The game's two losses on data ``x`` against as many fresh samples (z from the global stream).
+
+        Returns {"loss": the discriminator's loss (penalty excluded), "discriminator_loss": the same,
+        "generator_loss": ...}. Training does not use it (``train_step`` does); on held-out data it shows a
+        discriminator that overfits (its validation loss rises). Lower is not a better generator: to validate
+        or stop early, give ``fit`` a ``score=`` (modes covered on a 2-D toy, a Fréchet distance on digits).
+        """
+        x = self.validate(x)
+        context = self.validate_context(context, len(x))
+        fake = self.generate(self._noise(len(x)), context)
+        real_out = self._call(self.discriminator, x, context).reshape(-1)
+        fake_out = self._call(self.discriminator, fake, context).reshape(-1)
+        if self.loss_kind == "wasserstein":
+            d_loss, g_loss = wasserstein_critic_loss(real_out, fake_out), wasserstein_generator_loss(fake_out)
+        else:
+            d_loss, g_loss = discriminator_loss(real_out, fake_out), generator_loss(fake_out, self.loss_kind)
+        return {"loss": d_loss, "discriminator_loss": d_loss, "generator_loss": g_loss}
 
     def adam_optimizers(self, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                         lr_discriminator: float | None = None) -> dict[str, torch.optim.Optimizer]:
