@@ -44,6 +44,7 @@ from course_lib.distributions import (
 from course_lib.models import MODEL_NAMES, DensityModel, Model
 from course_lib.models.ar_series import GaussianAR, NeuralAR
 from course_lib.models.char_models import PAD, BigramCounts, CharModel, ContextMLP, NeuralBigram
+from course_lib.models.flows import RealNVP
 from course_lib.models.gru import GRUCharModel
 from course_lib.models.iwae import IWAE
 from course_lib.models.made import MADE
@@ -178,6 +179,7 @@ CASES = [
                                                      num_pixels=2), 0.8), "bound", levels(2, 17), _fixed(2)),
     Case("IWAE", lambda: _spread(IWAE("digits2", latent_dim=1, hidden=8, num_pixels=4, k=3), 0.8), "bound",
          levels(4, 2)),
+    Case("RealNVP", lambda: _spread(RealNVP(2, num_couplings=3, hidden=8, permutation="linear"), 0.3), "continuous"),
 ]
 
 
