@@ -210,6 +210,8 @@ def test_frechet_reference_is_the_general_formula_on_diagonal_covariances():
     c1, c2 = np.diag(var1), np.diag(var2)
     general = ((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * sqrtm(c1 @ c2).real)
     assert ch07._fd_diagonal(mu1, var1, mu2, var2) == pytest.approx(general, rel=1e-10)
+    assert ch07._fd_diagonal(mu1, var1, mu2, var2) == pytest.approx(metrics.frechet_distance(mu1, c1, mu2, c2),
+                                                                    rel=1e-8)
 
 
 def test_mixture_reference_is_the_mixture_density_and_within_its_bound():
@@ -237,8 +239,10 @@ def _sklearn_auc(scores_members, scores_non_members):
     (ch07.membership_auc, lambda members, others: metrics.roc_auc(others, members)),
     (ch07.membership_auc, _sklearn_auc),
     (ch07.near_copy_share, lambda samples, train, test, q: metrics.near_copy_share(samples, train, test, q)),
+    (ch07.frechet_distance_diagonal, lambda mu1, var1, mu2, var2: metrics.frechet_distance(
+        mu1.numpy(), np.diag(var1.numpy()), mu2.numpy(), np.diag(var2.numpy()))),
 ], ids=["knn_radii", "precision_recall", "kernel_distance", "membership_auc", "roc_auc", "sklearn_auc",
-        "near_copy_share"])
+        "near_copy_share", "frechet_distance"])
 def test_calling_the_library_is_not_a_solution(exercise, library):
     result = exercise.evaluate(library)
     assert result.outcome == "incorrect" and "called" in result.message, result.message
