@@ -191,3 +191,16 @@ def test_duplicates_are_at_distance_zero_exactly():
     blocks = np.concatenate([d for _, d in sample_quality.distance_blocks(x, x)])
     np.testing.assert_allclose(blocks, cdist(x, x), rtol=1e-12, atol=1e-12)
     assert precision_recall(x[:10], x[:10], k=1) == (1.0, 1.0)
+
+
+def test_5000_points_stay_within_memory():
+    import tracemalloc
+
+    x = np.random.default_rng(13).normal(size=(5000, 8))
+    tracemalloc.start()
+    try:
+        knn_radii(x, 3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 120e6  # the full 5,000 x 5,000 float64 matrix alone is 200 MB
