@@ -139,6 +139,8 @@ BIJECTIONS = {
     "squeeze": (lambda: Squeeze(), (2, 4, 4), 0),
     "image-flow": (lambda: FlowSequence(image_flow_layers((4, 4), 1, num_checkerboard=2, num_channel=2, net="mlp",
                                                           hidden=8, mixing="linear")), (1, 4, 4), 0),
+    "image-flow-full-mixing": (lambda: FlowSequence(image_flow_layers((2, 2), 1, num_checkerboard=3, net="mlp",
+                                                                      hidden=8, mixing="full")), (1, 2, 2), 0),
     "realnvp": (lambda: RealNVP(3, num_couplings=3, hidden=8, permutation="random").transform, (3,), 0),
 }
 
