@@ -165,6 +165,16 @@ def test_bijection_inverts_and_its_log_det_equals_autograd(name):
         torch.testing.assert_close(layer(x[i : i + 1], ctx)[1], expected)
 
 
+def test_an_image_flow_with_a_squeeze_keeps_the_event_shape():
+    torch.manual_seed(0)
+    model = _spread(flows.NormalizingFlow(image_flow_layers((4, 4), 1, num_checkerboard=1, num_channel=2,
+                                                            net="mlp", hidden=8, mixing="linear"), (1, 4, 4)), 0.25)
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    z, _ = model(x)
+    assert x.shape == z.shape == (5, 1, 4, 4)
+    assert (model.inverse(z) - x).abs().max() < 1e-5
+
+
 def test_planted_bug_a_log_det_of_the_wrong_sign_is_caught(monkeypatch):
     layer = _spread(AffineCoupling(alternating_mask(4), coupling_mlp(4, 8, hidden=16)).double())
     x = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

@@ -39,9 +39,9 @@ from course_lib.models.vae import standard_normal_log_prob
 from course_lib.nn import MLP
 
 __all__ = ["affine_coupling_forward", "affine_coupling_inverse", "Bijection", "AffineCoupling", "ActNorm",
-           "Permutation", "ReversePermutation", "RandomPermutation", "InvertibleLinear", "Squeeze", "Flattened",
-           "FlowSequence", "alternating_mask", "checkerboard_mask", "channel_mask", "coupling_mlp", "coupling_cnn",
-           "NormalizingFlow", "RealNVP", "VariationalDequantizer", "DigitsFlow", "image_flow_layers"]
+           "Permutation", "ReversePermutation", "RandomPermutation", "InvertibleLinear", "Squeeze", "Unsqueeze",
+           "Flattened", "FlowSequence", "alternating_mask", "checkerboard_mask", "channel_mask", "coupling_mlp",
+           "coupling_cnn", "NormalizingFlow", "RealNVP", "VariationalDequantizer", "DigitsFlow", "image_flow_layers"]
 
 Net = Callable[[Tensor], Tensor]
 
@@ -229,6 +229,16 @@ class Squeeze(Bijection):
         return x.reshape(b, c4 // 4, 2 * h, 2 * w)
 
 
+class Unsqueeze(Squeeze):
+    """The inverse of :class:`Squeeze`: (B, 4 C, H, W) -> (B, C, 2 H, 2 W), so a flow ends in the shape it began."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return Squeeze.inverse(self, x), _zero_log_det(x)
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        return Squeeze.forward(self, y)[0]
+
+
 class Flattened(Bijection):
     """Applies a bijection of vectors to flattened events: (B, C, H, W) -> (B, C H W) -> layer -> (B, C, H, W)."""
 
@@ -328,12 +338,12 @@ def image_flow_layers(image_shape: Sequence[int], channels: int = 1, *, num_chec
                       mixing: str = "none", clamp: float = 2.0) -> list[Bijection]:
     """The layers of a coupling flow on images (C, H, W).
 
-    ``num_checkerboard`` couplings with alternating checkerboard masks, then (if ``num_channel`` > 0) a squeeze to
-    (4 C, H / 2, W / 2) and ``num_channel`` couplings with alternating channel masks. ActNorm before each coupling
-    (``actnorm``); before each channel coupling ``mixing`` = ``"none"``, ``"reverse"`` (a permutation) or
-    ``"linear"`` (an invertible 1x1 convolution), or ``"full"``: before every coupling but the first, an invertible
-    linear map of all C H W values (for MLP nets, which do not use locality anyway). ``net`` = ``"conv"`` or
-    ``"mlp"`` (on the flattened image).
+    ``num_checkerboard`` couplings with alternating checkerboard masks, then (if ``num_channel`` > 0) a squeeze
+    to (4 C, H / 2, W / 2), ``num_channel`` couplings with alternating channel masks and the inverse squeeze.
+    ActNorm before each coupling (``actnorm``); before each channel coupling ``mixing`` = ``"none"``,
+    ``"reverse"`` (a permutation) or ``"linear"`` (an invertible 1x1 convolution), or ``"full"``: before every
+    coupling but the first, an invertible linear map of all C H W values (for MLP nets, which do not use
+    locality anyway). ``net`` = ``"conv"`` or ``"mlp"`` (on the flattened image).
     A context (B, context_channels, H, W) is concatenated to every net's input (checkerboard couplings only).
     """
     if net not in ("conv", "mlp"):
@@ -370,6 +380,7 @@ def image_flow_layers(image_shape: Sequence[int], channels: int = 1, *, num_chec
             elif mixing == "linear":
                 layers.append(InvertibleLinear(c, seed=i))
             layers.append(coupling(channel_mask(c, i), c, h, w))
+        layers.append(Unsqueeze())  # back to (C, H, W): the base density and samples keep the input's shape
     return layers
 
 
