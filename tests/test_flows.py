@@ -253,8 +253,8 @@ LEVELS = 3
 def _tiny(dequantization: str, alpha: float = 0.05) -> DigitsFlow:
     torch.manual_seed(0)
     dequantizer = dict(num_couplings=2, hidden=8, context_channels=2, net="mlp")
-    model = DigitsFlow(dequantization, num_levels=LEVELS, image_shape=(1, 2), num_checkerboard=2, net="mlp",
-                       hidden=8, dropout=0.0, alpha=alpha, dequantizer=dequantizer)
+    model = DigitsFlow(dequantization, num_levels=LEVELS, image_shape=(1, 2), num_checkerboard=2, num_channel=0,
+                       net="mlp", hidden=8, dropout=0.0, alpha=alpha, dequantizer=dequantizer)
     model = _spread(model, 0.4)
     for m in model.modules():
         if isinstance(m, ActNorm):
@@ -359,8 +359,8 @@ def test_digits_flow_beats_the_independent_pixel_baseline_on_held_out_digits():
     split = load_digits_split()
     baseline = mean_nll(fit_independent(split)[0].log_prob, split.val)
     torch.manual_seed(0)
-    model = DigitsFlow("uniform", num_checkerboard=4, net="mlp", hidden=128, dropout=0.2)
-    fit(model, split.train, epochs=6, lr=2e-3, batch_size=64, progress=False)
+    model = DigitsFlow("uniform", num_checkerboard=2, num_channel=2, hidden=128, dropout=0.2)
+    fit(model, split.train, epochs=4, lr=2e-3, batch_size=64, progress=False)
     with torch.no_grad():
         bound = -model.elbo(split.val).mean().item()
-    assert bound < baseline, (bound, baseline)
+    assert bound < baseline - 3.0, (bound, baseline)  # seed 0: 104.6 against 110.5

@@ -37,16 +37,18 @@ from course_lib.train import fit
 @dataclass(frozen=True)
 class FlowRecipe:
     dequantization: str = "variational"
-    num_checkerboard: int = 8
+    num_checkerboard: int = 4
+    num_channel: int = 4
+    mixing: str = "linear"
     net: str = "mlp"
     hidden: int = 256
     depth: int = 2
     dropout: float = 0.5
-    alpha: float = 0.05
+    alpha: float = 1e-3
     deq_couplings: int = 4
     deq_hidden: int = 64
     deq_context: int = 8
-    epochs: int = 40
+    epochs: int = 60
     lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 64
@@ -57,15 +59,15 @@ class FlowRecipe:
     def build(self) -> DigitsFlow:
         dequantizer = dict(num_couplings=self.deq_couplings, hidden=self.deq_hidden,
                            context_channels=self.deq_context, net=self.net)
-        return DigitsFlow(self.dequantization, num_checkerboard=self.num_checkerboard, net=self.net,
-                          hidden=self.hidden, depth=self.depth, dropout=self.dropout, alpha=self.alpha,
-                          dequantizer=dequantizer)
+        return DigitsFlow(self.dequantization, num_checkerboard=self.num_checkerboard,
+                          num_channel=self.num_channel, mixing=self.mixing, net=self.net, hidden=self.hidden,
+                          depth=self.depth, dropout=self.dropout, alpha=self.alpha, dequantizer=dequantizer)
 
 
 def fast_twin(recipe: FlowRecipe) -> FlowRecipe:
     """The same recipe, small and short (the tests' budget): the same code path."""
-    fields = asdict(recipe) | dict(num_checkerboard=2, hidden=32, deq_couplings=2, deq_hidden=16, epochs=2,
-                                   elbo_draws=2, iw_k=4, threads=1)
+    fields = asdict(recipe) | dict(num_checkerboard=1, num_channel=2, hidden=32, deq_couplings=2, deq_hidden=16,
+                                   epochs=2, elbo_draws=2, iw_k=4, threads=1)
     return FlowRecipe(**fields)
 
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.metrics.dequantization import ALPHA, logit_postprocess, logit_preprocess, per_example_sum
+from course_lib.metrics.dequantization import logit_postprocess, logit_preprocess, per_example_sum
 from course_lib.metrics.likelihood import log_mean_exp
 from course_lib.models.base import DensityModel, Model, check_levels
 from course_lib.models.vae import standard_normal_log_prob
@@ -44,6 +44,7 @@ __all__ = ["affine_coupling_forward", "affine_coupling_inverse", "Bijection", "A
            "coupling_cnn", "NormalizingFlow", "RealNVP", "VariationalDequantizer", "DigitsFlow", "image_flow_layers"]
 
 Net = Callable[[Tensor], Tensor]
+DIGITS_ALPHA = 1e-3  # the digits flow's logit margin: chosen on the validation split (see ladder/ch06_flows.py)
 
 
 # ---- the affine coupling, written once ---------------------------------------------------------------------------
@@ -505,14 +506,16 @@ class DigitsFlow(Model):
         dequantization: ``"uniform"`` or ``"variational"`` (:class:`VariationalDequantizer`).
         num_checkerboard, num_channel, net, hidden, depth, dropout, mixing: the flow's layers
             (:func:`image_flow_layers`); ``num_channel`` > 0 needs an even height and width.
-        dequantizer: keyword options of :class:`VariationalDequantizer`.
-        alpha: the logit's margin.
+        dequantizer: keyword options of :class:`VariationalDequantizer` (its ``net`` defaults to the flow's).
+        alpha: the logit's margin. A small one matters on the digits: the background pixels sit at the cube's
+            face, and with alpha = 0.05 the flow spills much of its mass outside the cells (lost: a looser bound, and
+            most samples redrawn). The defaults are the ladder's recipe (``course_lib/ladder/ch06_flows.py``).
     """
 
     def __init__(self, dequantization: str = "variational", *, num_levels: int = 17,
-                 image_shape: Sequence[int] = (8, 8), num_checkerboard: int = 8, num_channel: int = 0,
-                 net: str = "conv", hidden: int = 64, depth: int = 2, dropout: float = 0.5, mixing: str = "none",
-                 dequantizer: dict | None = None, alpha: float = ALPHA) -> None:
+                 image_shape: Sequence[int] = (8, 8), num_checkerboard: int = 4, num_channel: int = 4,
+                 net: str = "mlp", hidden: int = 256, depth: int = 2, dropout: float = 0.5, mixing: str = "linear",
+                 dequantizer: dict | None = None, alpha: float = DIGITS_ALPHA) -> None:
         if dequantization not in ("uniform", "variational"):
             raise ValueError(f"dequantization must be 'uniform' or 'variational', got {dequantization!r}")
         height, width = image_shape
@@ -522,7 +525,8 @@ class DigitsFlow(Model):
         self.flow = NormalizingFlow(image_flow_layers(image_shape, 1, num_checkerboard=num_checkerboard,
                                                       num_channel=num_channel, net=net, hidden=hidden, depth=depth,
                                                       dropout=dropout, mixing=mixing), (1, height, width))
-        self.dequantizer = (VariationalDequantizer(image_shape, num_levels, **(dequantizer or {}))
+        options = dict(net=net) | (dequantizer or {})  # the flow's kind of net unless told otherwise
+        self.dequantizer = (VariationalDequantizer(image_shape, num_levels, **options)
                             if dequantization == "variational" else None)
 
     def validate(self, x: Tensor) -> Tensor:
