@@ -52,9 +52,10 @@ the flow's samples fell inside the cells, against 84 % at 1e-3 and 100 % at 1e-5
 95.53, 95.47, 95.88 (95.63 +- 0.22) nats per image; training took 70 to 100 s (variational) and 51 to 89 s
 (uniform) on one thread at load 3.5 to 5.6 on the shared 2-core machine.
 
-Threads: one. On the shared 2-core machine (load 8 to 14) a training step of this model took 146 to 464 ms on
-one thread and 1221 to 4459 ms on two. The timings above were measured under that load (2 to 4 times a quiet
-machine's): 60 epochs took 78 to 105 s.
+Threads: one. On the shared 2-core machine a training step of this model (batch 64) took 146 to 464 ms on one
+thread and 1221 to 4459 ms on two at load 8 to 14, and 45 to 75 ms on one thread against 386 to 1789 ms on two at
+load 2.3 to 3.3 (the uniform variant: 41 to 65 against 386 to 600). The search's timings were measured at load 3
+to 14 (inflated): 60 epochs took 78 to 105 s there; about 960 steps at 45 ms suggest under a minute when quiet.
 """
 
 from __future__ import annotations
