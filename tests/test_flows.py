@@ -139,6 +139,8 @@ BIJECTIONS = {
     "squeeze": (lambda: Squeeze(), (2, 4, 4), 0),
     "image-flow": (lambda: FlowSequence(image_flow_layers((4, 4), 1, num_checkerboard=2, num_channel=2, net="mlp",
                                                           hidden=8, mixing="linear")), (1, 4, 4), 0),
+    "image-flow-full-mixing": (lambda: FlowSequence(image_flow_layers((2, 2), 1, num_checkerboard=3, net="mlp",
+                                                                      hidden=8, mixing="full")), (1, 2, 2), 0),
     "realnvp": (lambda: RealNVP(3, num_couplings=3, hidden=8, permutation="random").transform, (3,), 0),
 }
 
@@ -161,6 +163,16 @@ def test_bijection_inverts_and_its_log_det_equals_autograd(name):
         ctx = None if context is None else context[i : i + 1]
         expected = _jacobian_log_det(lambda r, c=ctx: layer(r, c)[0], x[i : i + 1])
         torch.testing.assert_close(layer(x[i : i + 1], ctx)[1], expected)
+
+
+def test_an_image_flow_with_a_squeeze_keeps_the_event_shape():
+    torch.manual_seed(0)
+    model = _spread(flows.NormalizingFlow(image_flow_layers((4, 4), 1, num_checkerboard=1, num_channel=2,
+                                                            net="mlp", hidden=8, mixing="linear"), (1, 4, 4)), 0.25)
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    z, _ = model(x)
+    assert x.shape == z.shape == (5, 1, 4, 4)
+    assert (model.inverse(z) - x).abs().max() < 1e-5
 
 
 def test_planted_bug_a_log_det_of_the_wrong_sign_is_caught(monkeypatch):
@@ -241,8 +253,8 @@ LEVELS = 3
 def _tiny(dequantization: str, alpha: float = 0.05) -> DigitsFlow:
     torch.manual_seed(0)
     dequantizer = dict(num_couplings=2, hidden=8, context_channels=2, net="mlp")
-    model = DigitsFlow(dequantization, num_levels=LEVELS, image_shape=(1, 2), num_checkerboard=2, net="mlp",
-                       hidden=8, dropout=0.0, alpha=alpha, dequantizer=dequantizer)
+    model = DigitsFlow(dequantization, num_levels=LEVELS, image_shape=(1, 2), num_checkerboard=2, num_channel=0,
+                       net="mlp", hidden=8, dropout=0.0, alpha=alpha, dequantizer=dequantizer)
     model = _spread(model, 0.4)
     for m in model.modules():
         if isinstance(m, ActNorm):
@@ -347,8 +359,8 @@ def test_digits_flow_beats_the_independent_pixel_baseline_on_held_out_digits():
     split = load_digits_split()
     baseline = mean_nll(fit_independent(split)[0].log_prob, split.val)
     torch.manual_seed(0)
-    model = DigitsFlow("uniform", num_checkerboard=4, net="mlp", hidden=128, dropout=0.2)
-    fit(model, split.train, epochs=6, lr=2e-3, batch_size=64, progress=False)
+    model = DigitsFlow("uniform", num_checkerboard=2, num_channel=2, hidden=128, dropout=0.2)
+    fit(model, split.train, epochs=4, lr=2e-3, batch_size=64, progress=False)
     with torch.no_grad():
         bound = -model.elbo(split.val).mean().item()
-    assert bound < baseline, (bound, baseline)
+    assert bound < baseline - 3.0, (bound, baseline)  # seed 0: 104.6 against 110.5

@@ -32,18 +32,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.metrics.dequantization import ALPHA, logit_postprocess, logit_preprocess, per_example_sum
+from course_lib.metrics.dequantization import logit_postprocess, logit_preprocess, per_example_sum
 from course_lib.metrics.likelihood import log_mean_exp
 from course_lib.models.base import DensityModel, Model, check_levels
 from course_lib.models.vae import standard_normal_log_prob
 from course_lib.nn import MLP
 
 __all__ = ["affine_coupling_forward", "affine_coupling_inverse", "Bijection", "AffineCoupling", "ActNorm",
-           "Permutation", "ReversePermutation", "RandomPermutation", "InvertibleLinear", "Squeeze", "FlowSequence",
-           "alternating_mask", "checkerboard_mask", "channel_mask", "coupling_mlp", "coupling_cnn",
-           "NormalizingFlow", "RealNVP", "VariationalDequantizer", "DigitsFlow", "image_flow_layers"]
+           "Permutation", "ReversePermutation", "RandomPermutation", "InvertibleLinear", "Squeeze", "Unsqueeze",
+           "Flattened", "FlowSequence", "alternating_mask", "checkerboard_mask", "channel_mask", "coupling_mlp",
+           "coupling_cnn", "NormalizingFlow", "RealNVP", "VariationalDequantizer", "DigitsFlow", "image_flow_layers"]
 
 Net = Callable[[Tensor], Tensor]
+DIGITS_ALPHA = 1e-3  # the digits flow's logit margin: chosen on the validation split (see ladder/ch06_flows.py)
 
 
 # ---- the affine coupling, written once ---------------------------------------------------------------------------
@@ -229,6 +230,31 @@ class Squeeze(Bijection):
         return x.reshape(b, c4 // 4, 2 * h, 2 * w)
 
 
+class Unsqueeze(Squeeze):
+    """The inverse of :class:`Squeeze`: (B, 4 C, H, W) -> (B, C, 2 H, 2 W), so a flow ends in the shape it began."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return Squeeze.inverse(self, x), _zero_log_det(x)
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        return Squeeze.forward(self, y)[0]
+
+
+class Flattened(Bijection):
+    """Applies a bijection of vectors to flattened events: (B, C, H, W) -> (B, C H W) -> layer -> (B, C, H, W)."""
+
+    def __init__(self, layer: Bijection) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        y, log_det = self.layer(x.flatten(1))
+        return y.view(x.shape), log_det
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        return self.layer.inverse(y.flatten(1)).view(y.shape)
+
+
 class FlowSequence(Bijection):
     """Bijections applied in order (their log-determinants added); ``inverse`` runs them backwards."""
 
@@ -313,16 +339,18 @@ def image_flow_layers(image_shape: Sequence[int], channels: int = 1, *, num_chec
                       mixing: str = "none", clamp: float = 2.0) -> list[Bijection]:
     """The layers of a coupling flow on images (C, H, W).
 
-    ``num_checkerboard`` couplings with alternating checkerboard masks, then (if ``num_channel`` > 0) a squeeze to
-    (4 C, H / 2, W / 2) and ``num_channel`` couplings with alternating channel masks. ActNorm before each coupling
-    (``actnorm``); before each channel coupling ``mixing`` = ``"none"``, ``"reverse"`` (a permutation) or
-    ``"linear"`` (an invertible 1x1 convolution). ``net`` = ``"conv"`` or ``"mlp"`` (on the flattened image).
+    ``num_checkerboard`` couplings with alternating checkerboard masks, then (if ``num_channel`` > 0) a squeeze
+    to (4 C, H / 2, W / 2), ``num_channel`` couplings with alternating channel masks and the inverse squeeze.
+    ActNorm before each coupling (``actnorm``); before each channel coupling ``mixing`` = ``"none"``,
+    ``"reverse"`` (a permutation) or ``"linear"`` (an invertible 1x1 convolution), or ``"full"``: before every
+    coupling but the first, an invertible linear map of all C H W values (for MLP nets, which do not use
+    locality anyway). ``net`` = ``"conv"`` or ``"mlp"`` (on the flattened image).
     A context (B, context_channels, H, W) is concatenated to every net's input (checkerboard couplings only).
     """
     if net not in ("conv", "mlp"):
         raise ValueError(f"net must be 'conv' or 'mlp', got {net!r}")
-    if mixing not in ("none", "reverse", "linear"):
-        raise ValueError(f"mixing must be 'none', 'reverse' or 'linear', got {mixing!r}")
+    if mixing not in ("none", "reverse", "linear", "full"):
+        raise ValueError(f"mixing must be 'none', 'reverse', 'linear' or 'full', got {mixing!r}")
     if num_channel and context_channels:
         raise ValueError("a context is only supported in checkerboard couplings (num_channel=0)")
     height, width = image_shape
@@ -334,19 +362,26 @@ def image_flow_layers(image_shape: Sequence[int], channels: int = 1, *, num_chec
         return AffineCoupling(mask, body, clamp)
 
     layers: list[Bijection] = []
+
+    def full_mixing(i: int) -> list[Bijection]:
+        return [Flattened(InvertibleLinear(channels * height * width, seed=100 + i))] if mixing == "full" and i else []
+
     for i in range(num_checkerboard):
         layers += [ActNorm(channels)] if actnorm else []
+        layers += full_mixing(i)
         layers.append(coupling(checkerboard_mask(height, width, i), channels, height, width))
     if num_channel:
         layers.append(Squeeze())
         c, h, w = 4 * channels, height // 2, width // 2
         for i in range(num_channel):
             layers += [ActNorm(c)] if actnorm else []
+            layers += full_mixing(num_checkerboard + i)
             if mixing == "reverse":
                 layers.append(ReversePermutation(c))
             elif mixing == "linear":
                 layers.append(InvertibleLinear(c, seed=i))
             layers.append(coupling(channel_mask(c, i), c, h, w))
+        layers.append(Unsqueeze())  # back to (C, H, W): the base density and samples keep the input's shape
     return layers
 
 
@@ -426,15 +461,17 @@ class VariationalDequantizer(nn.Module):
     """q(u | x) on (0, 1)^(H x W): u = sigmoid(g(eps; x)), eps ~ N(0, I), g a conditional coupling flow (Flow++).
 
     log q(u | x) = log N(eps; 0, I) - log |det dg/deps| - sum_i log sigmoid'(a_i), a = g(eps; x), so the density
-    of u is exact and its support lies inside the unit cell of x. The conditioning net sees x scaled to [-1, 1].
+    of u is exact and its support lies inside the unit cell of x. The conditioning net (a small CNN, or an MLP on
+    the flattened image for ``net="mlp"``) sees x scaled to [-1, 1].
     """
 
     def __init__(self, image_shape: Sequence[int], num_levels: int, *, num_couplings: int = 4, hidden: int = 32,
                  context_channels: int = 8, net: str = "conv", dropout: float = 0.0) -> None:
         super().__init__()
         self.num_levels = num_levels
-        self.encoder = nn.Sequential(nn.Conv2d(1, hidden, 3, padding=1), nn.ReLU(),
-                                     nn.Conv2d(hidden, context_channels, 3, padding=1))
+        self.encoder = (nn.Sequential(nn.Conv2d(1, hidden, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(hidden, context_channels, 3, padding=1)) if net == "conv"
+                        else _FlatMLP((1, *image_shape), context_channels, hidden, 1, 0.0))
         self.flow = FlowSequence(image_flow_layers(image_shape, 1, num_checkerboard=num_couplings, net=net,
                                                    hidden=hidden, dropout=dropout,
                                                    context_channels=context_channels, actnorm=False))
@@ -469,14 +506,16 @@ class DigitsFlow(Model):
         dequantization: ``"uniform"`` or ``"variational"`` (:class:`VariationalDequantizer`).
         num_checkerboard, num_channel, net, hidden, depth, dropout, mixing: the flow's layers
             (:func:`image_flow_layers`); ``num_channel`` > 0 needs an even height and width.
-        dequantizer: keyword options of :class:`VariationalDequantizer`.
-        alpha: the logit's margin.
+        dequantizer: keyword options of :class:`VariationalDequantizer` (its ``net`` defaults to the flow's).
+        alpha: the logit's margin. A small one matters on the digits: the background pixels sit at the cube's
+            face, and with alpha = 0.05 the flow spills much of its mass outside the cells (lost: a looser bound, and
+            most samples redrawn). The defaults are the ladder's recipe (``course_lib/ladder/ch06_flows.py``).
     """
 
     def __init__(self, dequantization: str = "variational", *, num_levels: int = 17,
-                 image_shape: Sequence[int] = (8, 8), num_checkerboard: int = 8, num_channel: int = 0,
-                 net: str = "conv", hidden: int = 64, depth: int = 2, dropout: float = 0.5, mixing: str = "none",
-                 dequantizer: dict | None = None, alpha: float = ALPHA) -> None:
+                 image_shape: Sequence[int] = (8, 8), num_checkerboard: int = 4, num_channel: int = 4,
+                 net: str = "mlp", hidden: int = 256, depth: int = 2, dropout: float = 0.5, mixing: str = "linear",
+                 dequantizer: dict | None = None, alpha: float = DIGITS_ALPHA) -> None:
         if dequantization not in ("uniform", "variational"):
             raise ValueError(f"dequantization must be 'uniform' or 'variational', got {dequantization!r}")
         height, width = image_shape
@@ -486,7 +525,8 @@ class DigitsFlow(Model):
         self.flow = NormalizingFlow(image_flow_layers(image_shape, 1, num_checkerboard=num_checkerboard,
                                                       num_channel=num_channel, net=net, hidden=hidden, depth=depth,
                                                       dropout=dropout, mixing=mixing), (1, height, width))
-        self.dequantizer = (VariationalDequantizer(image_shape, num_levels, **(dequantizer or {}))
+        options = dict(net=net) | (dequantizer or {})  # the flow's kind of net unless told otherwise
+        self.dequantizer = (VariationalDequantizer(image_shape, num_levels, **options)
                             if dequantization == "variational" else None)
 
     def validate(self, x: Tensor) -> Tensor:
