@@ -167,6 +167,23 @@ def test_ddpm_samples_follow_the_exact_marginal(tiny):
     assert stats.chisquare(observed, log_p.exp().numpy() * len(samples)).pvalue > 1e-3
 
 
+def test_an_importance_distribution_over_t_keeps_the_mean_and_cuts_the_variance():
+    model = tiny_model(timesteps=60)
+    x = torch.randint(0, K, (4000, 1), generator=_gen(0))
+    with torch.no_grad():
+        uniform = model.elbo(x, generator=_gen(1))
+        model.fit_time_proposal(torch.randint(0, K, (500, 1), generator=_gen(2)), points=30, generator=_gen(3))
+        q = model.time_proposal
+        assert q.sum().item() == pytest.approx(1.0) and (q > 0).all() and q.max() > 3 * q.min()
+        weighted = model.elbo(x, generator=_gen(4))
+        t = model.stratified_times(200_000, 0, 1, _gen(5))  # the times follow q
+    observed = torch.bincount(t - 1, minlength=59).double() / len(t)
+    assert (observed - q).abs().max() < 5e-3
+    se = math.sqrt(uniform.var().item() / len(x) + weighted.var().item() / len(x))
+    assert weighted.mean().item() == pytest.approx(uniform.mean().item(), abs=4 * se)
+    assert weighted.var() < 0.8 * uniform.var()
+
+
 def test_monte_carlo_standard_error_matches_the_spread_of_repeated_estimates():
     model = tiny_model(timesteps=50)
     x = torch.randint(0, K, (200, 1), generator=_gen(0))

@@ -1,0 +1,24 @@
+"""Chapter 06's diffusion rung of the ladder, on its fast twin (same code path, fewer steps)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from course_lib import leaderboard
+from course_lib.ladder import ch06_diffusion
+
+
+def test_fast_twin_gives_one_bound_row():
+    (row,) = leaderboard.run(["diffusion (categorical decoder)"], fast=True, progress=False)
+    assert row.model == ch06_diffusion.NAME and row.chapter == "06" and row.data == "digits17"
+    assert row.kind == "bound" and row.params > 0 and row.train_seconds > 0
+    assert math.isfinite(row.test_nll_nats) and 0 < row.test_nll_nats < 2 * 64 * math.log(17)
+    assert row.bits_per_dim == pytest.approx(row.test_nll_nats / (64 * math.log(2)))
+
+
+def test_command_line_reports_validation_and_standard_error(capsys):
+    ch06_diffusion.main(["--fast", "--set", "steps=10", "eval_every=5"])
+    out = capsys.readouterr().out
+    assert "val bound" in out and "±" in out and "test bound" not in out  # test only on request
