@@ -26,7 +26,7 @@ from course_lib.data import DigitsSplit, load_digits_split
 from course_lib.leaderboard import LadderResult, register
 from course_lib.models.diffusion import GaussianDiffusion, digits_diffusion, negative_elbo
 from course_lib.nn import count_parameters
-from course_lib.train import EMA, fit
+from course_lib.train import EMA, Callback, fit
 
 NAME = "diffusion (categorical decoder), negative ELBO"
 
@@ -50,7 +50,28 @@ class DiffusionRecipe:
     val_replicates: int = 2
     test_draws: int = 10
     test_replicates: int = 4
+    proposal_every: int = 0  # refit the importance distribution over t on training images every this many steps
     threads: int = 1
+
+
+class RefitTimeProposal(Callback):
+    """Every ``every`` steps, and at the end, set the model's importance distribution over t from a fixed
+    sample of training images (``GaussianDiffusion.fit_time_proposal``). Training and validation then draw t
+    from it; any such distribution leaves the bound's estimate unbiased."""
+
+    def __init__(self, images: torch.Tensor, every: int, points: int = 50, seed: int = 0) -> None:
+        self.images, self.every, self.points = images, every, points
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _refit(self, model: GaussianDiffusion) -> None:
+        was_training = model.training
+        model.eval()
+        model.fit_time_proposal(self.images, self.points, generator=self.generator)
+        model.train(was_training)
+
+    def on_step_end(self, model, state, logs) -> None:
+        if self.every and state.step % self.every == 0:
+            self._refit(model)
 
 
 DIFFUSION_FAST = DiffusionRecipe(channels=16, blocks=1, steps=30, eval_every=15, timesteps=100, test_draws=2,
@@ -73,11 +94,15 @@ def train_digits_diffusion(split: DigitsSplit, recipe: DiffusionRecipe, seed: in
     def score(m, val):
         return negative_elbo(m, val, recipe.val_draws, recipe.val_replicates, seed=seed + 1)[0]
 
+    refit = RefitTimeProposal(split.train[torch.randperm(len(split.train), generator=torch.Generator().manual_seed(
+        seed))[:256]], recipe.proposal_every, seed=seed)
     with torch_threads(recipe.threads):
         history = fit(model, split.train, split.val, steps=recipe.steps, lr=recipe.lr,
                       weight_decay=recipe.weight_decay, batch_size=recipe.batch_size, eval_every=recipe.eval_every,
-                      score=score, callbacks=[EMA(recipe.ema_decay)], seed=seed, progress=False)
-    return model, history.seconds, history.val_loss
+                      score=score, callbacks=[EMA(recipe.ema_decay), refit], seed=seed, progress=False)
+        start = time.perf_counter()
+        refit._refit(model)  # the final weights' own importance distribution, from training images only
+    return model, history.seconds + time.perf_counter() - start, history.val_loss
 
 
 def score_test(model: GaussianDiffusion, x: torch.Tensor, recipe: DiffusionRecipe, seed: int = 0
@@ -85,9 +110,13 @@ def score_test(model: GaussianDiffusion, x: torch.Tensor, recipe: DiffusionRecip
     """(mean negative bound, its Monte Carlo standard error, the mean of each term), nats per image."""
     with torch_threads(recipe.threads):
         nll, se = negative_elbo(model, x, recipe.test_draws, recipe.test_replicates, seed=seed + 2)
+        generator, totals = torch.Generator().manual_seed(seed + 3), {}
         with torch.no_grad():
-            terms = model.elbo_terms(x, torch.Generator().manual_seed(seed + 3))
-    return nll, se, {k: -v.mean().item() for k, v in terms.items()}
+            for k in range(recipe.test_draws):  # the terms apart, averaged over stratified draws
+                t = model.stratified_times(len(x), k, recipe.test_draws, generator)
+                for name, value in model.elbo_terms(x, generator, t).items():
+                    totals[name] = totals.get(name, 0.0) - value.mean().item() / recipe.test_draws
+    return nll, se, totals
 
 
 @register("diffusion (categorical decoder)", chapter="06")
@@ -98,6 +127,53 @@ def diffusion_entry(split: DigitsSplit, *, fast: bool, seed: int) -> list[Ladder
     return [LadderResult.from_nll(NAME, "06", "digits17", nll, "bound", seconds, count_parameters(model))]
 
 
+# ---- flow matching on the digits: no likelihood, judged by the Fréchet distance of its samples ----
+
+@dataclass(frozen=True)
+class FlowMatchingRecipe:
+    denoiser: str = "mlp"
+    channels: int = 64
+    blocks: int = 3
+    dropout: float = 0.1
+    steps: int = 1500
+    lr: float = 2e-3
+    batch_size: int = 128
+    ema_decay: float = 0.995
+    eval_every: int = 500
+    samples: int = 1000  # images drawn to compute a Fréchet distance
+    ode_steps: int = 50  # midpoint steps (two velocity evaluations each)
+    threads: int = 1
+
+
+FLOW_MATCHING_FAST = FlowMatchingRecipe(channels=16, blocks=1, steps=30, eval_every=15, samples=200, ode_steps=5)
+
+
+def sample_frechet(model, reference: torch.Tensor, n: int, seed: int = 0, **options) -> float:
+    """Fréchet distance (chapter 05's digits features) between n samples of ``model`` and ``reference``."""
+    from course_lib.metrics.frechet import frechet_distance_digits
+
+    return frechet_distance_digits(model.sample(n, generator=torch.Generator().manual_seed(seed), **options),
+                                   reference)
+
+
+def train_digits_flow_matching(split: DigitsSplit, recipe: FlowMatchingRecipe, seed: int = 0):
+    """Train flow matching on ``split.train``; keep the EMA weights whose samples are closest to ``split.val``
+    in Fréchet distance. Returns (model, training seconds, validation distances)."""
+    from course_lib.models.flow_matching import digits_flow_matching
+
+    torch.manual_seed(seed)
+    model = digits_flow_matching(recipe.channels, recipe.blocks, recipe.dropout, recipe.denoiser)
+
+    def score(m, val):
+        return sample_frechet(m, val, recipe.samples, seed + 1, steps=recipe.ode_steps)
+
+    with torch_threads(recipe.threads):
+        history = fit(model, split.train, split.val, steps=recipe.steps, lr=recipe.lr, batch_size=recipe.batch_size,
+                      eval_every=recipe.eval_every, score=score, callbacks=[EMA(recipe.ema_decay)], seed=seed,
+                      progress=False)
+    return model, history.seconds, history.val_loss
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print, per seed, the validation and test bounds with their standard errors and the three terms."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -106,12 +182,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test", action="store_true", help="also score split.test (only to report a chosen recipe)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override recipe fields, e.g. --set steps=2000 dropout=0.2 denoiser=conv")
+    parser.add_argument("--model", choices=["diffusion", "flow_matching"], default="diffusion")
     args = parser.parse_args(argv)
-    recipe = DIFFUSION_FAST if args.fast else DiffusionRecipe()
+    if args.model == "diffusion":
+        recipe = DIFFUSION_FAST if args.fast else DiffusionRecipe()
+    else:
+        recipe = FLOW_MATCHING_FAST if args.fast else FlowMatchingRecipe()
     fields = {k: type(v) for k, v in asdict(recipe).items()}
     recipe = replace(recipe, **{k: fields[k](v) for k, v in (item.split("=", 1) for item in args.set)})
     split = load_digits_split()
     print(recipe, flush=True)
+    if args.model == "flow_matching":
+        _report_flow_matching(split, recipe, args.seeds, args.test)
+        return
     for seed in args.seeds:
         start = time.perf_counter()
         model, seconds, vals = train_digits_diffusion(split, recipe, seed)
@@ -123,6 +206,28 @@ def main(argv: list[str] | None = None) -> None:
             line += (f", test bound {test:.2f} ± {test_se:.2f} nats per image "
                      f"(terms {({k: round(v, 2) for k, v in terms.items()})})")
         print(line + f", total {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def _report_flow_matching(split: DigitsSplit, recipe: FlowMatchingRecipe, seeds: list[int], test: bool) -> None:
+    from course_lib.metrics.frechet import frechet_distance_digits
+
+    with torch_threads(recipe.threads):
+        val_floor = frechet_distance_digits(split.train, split.val)
+    print(f"Fréchet floor (train vs val, real data): {val_floor:.2f}", flush=True)
+    for seed in seeds:
+        model, seconds, vals = train_digits_flow_matching(split, recipe, seed)
+        with torch_threads(recipe.threads):
+            start = time.perf_counter()
+            val = sample_frechet(model, split.val, recipe.samples, seed + 10, steps=recipe.ode_steps)
+            took = time.perf_counter() - start
+            line = (f"seed {seed}: train {seconds:.1f} s, validations {[round(v, 2) for v in vals]}, val FD "
+                    f"{val:.2f} ({val / val_floor:.2f} x floor; {recipe.samples} samples in {took:.1f} s)")
+            if test:
+                from course_lib.metrics.frechet import frechet_floor
+
+                fd = sample_frechet(model, split.test, recipe.samples, seed + 20, steps=recipe.ode_steps)
+                line += f", test FD {fd:.2f} ({fd / frechet_floor():.2f} x floor)"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
