@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -101,7 +102,8 @@ def train_digits_diffusion(split: DigitsSplit, recipe: DiffusionRecipe, seed: in
                       weight_decay=recipe.weight_decay, batch_size=recipe.batch_size, eval_every=recipe.eval_every,
                       score=score, callbacks=[EMA(recipe.ema_decay), refit], seed=seed, progress=False)
         start = time.perf_counter()
-        refit._refit(model)  # the final weights' own importance distribution, from training images only
+        if recipe.proposal_every:
+            refit._refit(model)  # the final weights' own importance distribution, from training images only
     return model, history.seconds + time.perf_counter() - start, history.val_loss
 
 
@@ -183,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override recipe fields, e.g. --set steps=2000 dropout=0.2 denoiser=conv")
     parser.add_argument("--model", choices=["diffusion", "flow_matching"], default="diffusion")
+    parser.add_argument("--save", metavar="DIR", help="save each seed's state dict to DIR/<model>_seed<seed>.pt")
     args = parser.parse_args(argv)
     if args.model == "diffusion":
         recipe = DIFFUSION_FAST if args.fast else DiffusionRecipe()
@@ -193,11 +196,12 @@ def main(argv: list[str] | None = None) -> None:
     split = load_digits_split()
     print(recipe, flush=True)
     if args.model == "flow_matching":
-        _report_flow_matching(split, recipe, args.seeds, args.test)
+        _report_flow_matching(split, recipe, args.seeds, args.test, args.save)
         return
     for seed in args.seeds:
         start = time.perf_counter()
         model, seconds, vals = train_digits_diffusion(split, recipe, seed)
+        _save(model, args.save, "diffusion", seed)
         val, val_se, terms = score_test(model, split.val, recipe, seed + 10)
         line = (f"seed {seed}: train {seconds:.1f} s, validations {[round(v, 2) for v in vals]}, "
                 f"val bound {val:.2f} ± {val_se:.2f} (terms {({k: round(v, 2) for k, v in terms.items()})})")
@@ -208,7 +212,14 @@ def main(argv: list[str] | None = None) -> None:
         print(line + f", total {time.perf_counter() - start:.1f} s", flush=True)
 
 
-def _report_flow_matching(split: DigitsSplit, recipe: FlowMatchingRecipe, seeds: list[int], test: bool) -> None:
+def _save(model: torch.nn.Module, folder: str | None, name: str, seed: int) -> None:
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), Path(folder) / f"{name}_seed{seed}.pt")
+
+
+def _report_flow_matching(split: DigitsSplit, recipe: FlowMatchingRecipe, seeds: list[int], test: bool,
+                          save: str | None = None) -> None:
     from course_lib.metrics.frechet import frechet_distance_digits
 
     with torch_threads(recipe.threads):
@@ -216,6 +227,7 @@ def _report_flow_matching(split: DigitsSplit, recipe: FlowMatchingRecipe, seeds:
     print(f"Fréchet floor (train vs val, real data): {val_floor:.2f}", flush=True)
     for seed in seeds:
         model, seconds, vals = train_digits_flow_matching(split, recipe, seed)
+        _save(model, save, "flow_matching", seed)
         with torch_threads(recipe.threads):
             start = time.perf_counter()
             val = sample_frechet(model, split.val, recipe.samples, seed + 10, steps=recipe.ode_steps)
