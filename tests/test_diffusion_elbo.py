@@ -44,13 +44,13 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def tiny_model(seed: int = 0, timesteps: int = T) -> GaussianDiffusion:
+def tiny_model(seed: int = 0, timesteps: int = T, dim: int = 1) -> GaussianDiffusion:
     torch.manual_seed(seed)
-    net = ResidualMLPDenoiser(1, hidden=8, blocks=1, out_per_dim=K)
+    net = ResidualMLPDenoiser(dim, hidden=8, blocks=1, out_per_dim=K)
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.randn(p.shape) * 0.8)
-    return GaussianDiffusion(net, log_snr_schedule(timesteps, 2.0, -2.0), dim=1, num_levels=K).double().eval()
+    return GaussianDiffusion(net, log_snr_schedule(timesteps, 2.0, -2.0), dim=dim, num_levels=K).double().eval()
 
 
 def _normal_log_pdf(x, mean, var):
@@ -78,20 +78,20 @@ def log_weights(model: GaussianDiffusion, x: torch.Tensor, n: int, seed: int = 0
     """log p(x, z) - log q(z | x) at n draws z ~ q, from the definitions: q(z_0 | x) then the forward kernels
     q(z_t | z_{t-1}) = N(sqrt(1 - beta_t) z_{t-1}, beta_t); p(z_{T-1}) N(0, 1), p(z_{t-1} | z_t), p(x | z_0)."""
     g, s = _gen(seed), model.schedule
-    x = x.expand(n, 1)
+    x = x.expand(n, -1)
     v = model.scaled(x)
     abar0 = s.alphas_cumprod[0]
     z = abar0.sqrt() * v + (1 - abar0).sqrt() * torch.randn(v.shape, generator=g, dtype=v.dtype)
-    logw = model.log_likelihood(x, z)[:] - _normal_log_pdf(z, abar0.sqrt() * v, 1 - abar0)[:, 0]
+    logw = model.log_likelihood(x, z) - _normal_log_pdf(z, abar0.sqrt() * v, 1 - abar0).sum(1)
     for t in range(1, model.timesteps):
         beta = s.betas[t]
         z_next = (1 - beta).sqrt() * z + beta.sqrt() * torch.randn(z.shape, generator=g, dtype=z.dtype)
-        logw -= _normal_log_pdf(z_next, (1 - beta).sqrt() * z, beta)[:, 0]
+        logw -= _normal_log_pdf(z_next, (1 - beta).sqrt() * z, beta).sum(1)
         ts = torch.full((n,), t)
         mean, var = posterior_mean_variance(model.x0_hat(z_next, ts), z_next, ts, s)
-        logw += _normal_log_pdf(z, mean, var)[:, 0]
+        logw += _normal_log_pdf(z, mean, var).sum(1)
         z = z_next
-    return logw + _normal_log_pdf(z, 0.0, torch.tensor(1.0, dtype=z.dtype))[:, 0]
+    return logw + _normal_log_pdf(z, 0.0, torch.tensor(1.0, dtype=z.dtype)).sum(1)
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +109,13 @@ def test_the_grid_marginal_is_normalised_and_matches_importance_sampling(tiny):
         assert iw == pytest.approx(log_p[x].item(), abs=0.01)
 
 
-def test_closed_form_terms_average_to_the_definition_of_the_elbo(tiny):
-    model, _ = tiny
-    for x in SUPPORT:
+@pytest.mark.parametrize("dim", [1, 3])
+def test_closed_form_terms_average_to_the_definition_of_the_elbo(dim):
+    model = tiny_model(dim=dim)
+    rows = SUPPORT if dim == 1 else torch.tensor([[0, 2, 1], [2, 2, 0]])  # every level; two 3-pixel images
+    for x in rows:
         n = 200_000
-        xs = x.expand(n, 1)
+        xs = x.expand(n, dim)
         with torch.no_grad():
             terms = model.elbo_terms(xs, _gen(1))
         ours, definition = sum(terms.values()), log_weights(model, x, n, seed=2)
@@ -165,6 +167,23 @@ def test_ddpm_samples_follow_the_exact_marginal(tiny):
     samples = model.sample(20_000, generator=_gen(0))
     observed = np.bincount(samples[:, 0].numpy(), minlength=K)
     assert stats.chisquare(observed, log_p.exp().numpy() * len(samples)).pvalue > 1e-3
+
+
+def test_an_importance_distribution_over_t_keeps_the_mean_and_cuts_the_variance():
+    model = tiny_model(timesteps=60)
+    x = torch.randint(0, K, (4000, 1), generator=_gen(0))
+    with torch.no_grad():
+        uniform = model.elbo(x, generator=_gen(1))
+        model.fit_time_proposal(torch.randint(0, K, (500, 1), generator=_gen(2)), points=30, generator=_gen(3))
+        q = model.time_proposal
+        assert q.sum().item() == pytest.approx(1.0) and (q > 0).all() and q.max() > 3 * q.min()
+        weighted = model.elbo(x, generator=_gen(4))
+        t = model.stratified_times(200_000, 0, 1, _gen(5))  # the times follow q
+    observed = torch.bincount(t - 1, minlength=59).double() / len(t)
+    assert (observed - q).abs().max() < 5e-3
+    se = math.sqrt(uniform.var().item() / len(x) + weighted.var().item() / len(x))
+    assert weighted.mean().item() == pytest.approx(uniform.mean().item(), abs=4 * se)
+    assert weighted.var() < 0.8 * uniform.var()
 
 
 def test_monte_carlo_standard_error_matches_the_spread_of_repeated_estimates():
