@@ -61,7 +61,7 @@ def posterior_mean_variance(x0, x_t, t, betas):
 
 def ddpm_loss(eps_model, x0, t, noise, alphas_cumprod):
     x_t = q_sample(x0, t, alphas_cumprod, noise)
-    return ((noise - eps_model(x_t, t)) ** 2).sum(dim=-1)
+    return ((noise - eps_model(x_t, t)) ** 2).sum(dim=-1).mean()
 
 
 def reverse_step(x_t, t, eps_hat, betas, z):

@@ -529,13 +529,14 @@ class _EpsNet(torch.nn.Module):
         return torch.tanh(x_t.to(self.weight.dtype) @ self.weight + self.time_table[torch.as_tensor(t).long()])
 
 
-def _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, *, target="noise", reduce="sum", sees_x0=False):
+def _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, *, target="noise", pixels="sum", batch="mean",
+                    sees_x0=False):
     x0, noise = _f64(x0, noise)
     x_t = x0 if sees_x0 else _q_sample(x0, t, alphas_cumprod, noise)
     eps_hat = eps_model(x_t, t).double().detach()
     squared = ((noise if target == "noise" else x0) - eps_hat) ** 2
-    per_example = squared.sum(-1) if reduce == "sum" else squared.mean(-1)
-    return per_example.mean() if reduce == "batch" else per_example
+    per_example = squared.sum(-1) if pixels == "sum" else squared.mean(-1)
+    return per_example.mean() if batch == "mean" else per_example.sum()
 
 
 def _ddpm_loss(eps_model, x0, t, noise, alphas_cumprod):
@@ -547,13 +548,11 @@ def _ddpm_loss_predicts_x0(eps_model, x0, t, noise, alphas_cumprod):
 
 
 def _ddpm_loss_pixel_mean(eps_model, x0, t, noise, alphas_cumprod):
-    return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, reduce="mean")
+    return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, pixels="mean")
 
 
-def _ddpm_loss_batch_mean(eps_model, x0, t, noise, alphas_cumprod):
-    x0, noise = _f64(x0, noise)
-    eps_hat = eps_model(_q_sample(x0, t, alphas_cumprod, noise), t).double().detach()
-    return ((noise - eps_hat) ** 2).mean(0).sum()
+def _ddpm_loss_batch_sum(eps_model, x0, t, noise, alphas_cumprod):
+    return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, batch="sum")
 
 
 def _ddpm_loss_model_sees_x0(eps_model, x0, t, noise, alphas_cumprod):
@@ -580,19 +579,20 @@ ddpm_loss = Exercise(
     make_cases=_ddpm_loss_cases,
     compare=_compare_detached,
     hint="Noise x0 to step t with the given noise (your q_sample), ask eps_model(x_t, t) for its guess of that "
-    "noise, and measure the squared error ||noise - eps_hat||^2 of each example.",
-    deeper_hint="One number per example, shape (B,): sum the squared error over the pixels (a squared norm), do not "
-    "average over the batch.",
+    "noise, and measure the squared error ||noise - eps_hat||^2 of each example; then average over the batch.",
+    deeper_hint="Sum the squared error over the pixels (a squared norm per example), then take the mean over the "
+    "batch: a scalar.",
     wrong_answers=[
         WrongAnswer("predicts_x0", _ddpm_loss_predicts_x0,
                     hint="Your loss compares the net's output with x0. This net predicts the noise epsilon that was "
                     "added (Ho et al.'s parameterisation); its target is `noise`."),
         WrongAnswer("mean_over_pixels", _ddpm_loss_pixel_mean,
-                    hint="You averaged over the pixels: the loss asked for is the squared norm ||noise - eps_hat||^2, "
-                    "a sum over the pixels, the scale on which it is a weighted ELBO term in nats."),
-        WrongAnswer("mean_over_batch", _ddpm_loss_batch_mean,
-                    hint="You averaged over the batch: return one loss per example, shape (B,); the training step "
-                    "takes the mean itself (and a weighted ELBO needs each example's term)."),
+                    hint="You averaged over the pixels as well (what F.mse_loss does): the loss asked for is the "
+                    "squared norm ||noise - eps_hat||^2 of each example, a sum over the pixels, the scale on "
+                    "which each term is a weighted ELBO term in nats."),
+        WrongAnswer("summed_over_batch", _ddpm_loss_batch_sum,
+                    hint="You summed over the batch: the loss is the average over the examples, so that its size "
+                    "(and the learning rate that suits it) does not depend on the batch size."),
         WrongAnswer("model_sees_x0", _ddpm_loss_model_sees_x0,
                     hint="Your net sees the clean x0. It must see the noised x_t from q(x_t | x_0) with this very "
                     "noise, and guess that noise."),
