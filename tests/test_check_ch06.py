@@ -10,6 +10,7 @@ import torch
 
 from course_lib.check import ch06
 from course_lib.check.testing import assert_exercise_behaves, exercises_of
+from course_lib.models import diffusion, flow_matching
 
 # ---- the solution notebook's code (solutions/06_flows_and_diffusion.ipynb), copied verbatim ----
 
@@ -247,3 +248,37 @@ def test_flow_matching_reference_velocity_is_the_time_derivative_of_the_path():
     t, h = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64), 1e-6
     (a, v), (b, _) = ch06._flow_matching_target(x0, x1, t), ch06._flow_matching_target(x0, x1, t + h)
     assert torch.allclose((b - a) / h, v, atol=1e-6)
+
+
+@pytest.mark.parametrize(("exercise", "library"), [
+    (ch06.q_sample, lambda x0, t, ac, noise: diffusion.q_sample(x0, t, ac, noise)),
+    (ch06.posterior_mean_variance, lambda x0, x_t, t, betas: diffusion.posterior_mean_variance(x0, x_t, t, betas)),
+    (ch06.reverse_step, lambda x_t, t, eps, betas, z: diffusion.reverse_step(x_t, t, eps, betas, z)),
+    (ch06.flow_matching_target, lambda x0, x1, t: flow_matching.flow_matching_target(x0, x1, t)),
+], ids=["q_sample", "posterior_mean_variance", "reverse_step", "flow_matching_target"])
+def test_calling_the_library_is_not_a_solution(exercise, library):
+    result = exercise.evaluate(library)
+    assert result.outcome == "incorrect" and "called" in result.message, result.message
+
+
+def test_the_references_agree_with_the_library():
+    gen = torch.Generator().manual_seed(5)
+    betas = diffusion.linear_beta_schedule(20, 1e-3, 0.2)
+    x0, x_t, z = (torch.randn(4, 6, generator=gen, dtype=torch.float64) for _ in range(3))
+    t = torch.randint(0, 20, (4,), generator=gen)
+    abar = diffusion.alphas_cumprod(betas)
+    assert torch.allclose(ch06._q_sample(x0, t, abar, z), diffusion.q_sample(x0, t, abar, z))
+    for step in (1, 7, 19):
+        mean, var = ch06._posterior(x0, x_t, step, betas)
+        lib_mean, lib_var = diffusion.posterior_mean_variance(x0, x_t, step, betas)
+        assert torch.allclose(mean, lib_mean) and torch.allclose(var, lib_var[0, 0])
+    for step in (0, 5, 19):
+        ours = ch06._reverse_step(x_t, step, z, betas, x0)
+        assert torch.allclose(ours, diffusion.reverse_step(x_t, step, z, betas, x0))
+    net = torch.nn.Linear(6, 6).double()
+    assert torch.allclose(ch06._ddpm_loss(lambda x, s: net(x), x0, t, z, abar).float(),
+                          diffusion.ddpm_loss(lambda x, s: net(x), x0, t, z, abar).detach().float())
+    tt = torch.rand(4, generator=gen, dtype=torch.float64)
+    for a, b in zip(ch06._flow_matching_target(x0, x_t, tt), flow_matching.flow_matching_target(x0, x_t, tt),
+                    strict=True):
+        assert torch.allclose(a, b)

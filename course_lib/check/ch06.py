@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
+from course_lib.models import diffusion, flow_matching
 
 NUM_LEVELS = 17  # the digits' levels 0..16
 
@@ -423,6 +424,7 @@ def _q_sample_cases(rng):
 
 q_sample = Exercise(
     name="q_sample",
+    forbidden=(diffusion.q_sample,),
     reference=_q_sample,
     make_cases=_q_sample_cases,
     hint="q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I): shrink the image, add noise of that standard deviation. "
@@ -491,6 +493,7 @@ def _compare_posterior(got, expected, case):
 
 posterior_mean_variance = Exercise(
     name="posterior_mean_variance",
+    forbidden=(diffusion.posterior_mean_variance, diffusion.Schedule),
     reference=_posterior,
     make_cases=_posterior_cases,
     compare=_compare_posterior,
@@ -575,6 +578,7 @@ def _ddpm_loss_cases(rng):
 
 ddpm_loss = Exercise(
     name="ddpm_loss",
+    forbidden=(diffusion.ddpm_loss, diffusion.q_sample),
     reference=_ddpm_loss,
     make_cases=_ddpm_loss_cases,
     compare=_compare_detached,
@@ -642,6 +646,7 @@ def _reverse_cases(rng):
 
 reverse_step = Exercise(
     name="reverse_step",
+    forbidden=(diffusion.reverse_step, diffusion.ddim_step),
     reference=_reverse_step,
     make_cases=_reverse_cases,
     hint="Put the net's guess of the noise into x_0 = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), put that x_0 "
@@ -699,6 +704,7 @@ def _compare_fm(got, expected, case):
 
 flow_matching_target = Exercise(
     name="flow_matching_target",
+    forbidden=(flow_matching.flow_matching_target,),
     reference=_flow_matching_target,
     make_cases=_fm_cases,
     compare=_compare_fm,
