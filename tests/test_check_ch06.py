@@ -10,7 +10,8 @@ import torch
 
 from course_lib.check import ch06
 from course_lib.check.testing import assert_exercise_behaves, exercises_of
-from course_lib.models import diffusion, flow_matching
+from course_lib.metrics import dequantization
+from course_lib.models import diffusion, flow_matching, flows
 
 # ---- the solution notebook's code (solutions/06_flows_and_diffusion.ipynb), copied verbatim ----
 
@@ -255,7 +256,11 @@ def test_flow_matching_reference_velocity_is_the_time_derivative_of_the_path():
     (ch06.posterior_mean_variance, lambda x0, x_t, t, betas: diffusion.posterior_mean_variance(x0, x_t, t, betas)),
     (ch06.reverse_step, lambda x_t, t, eps, betas, z: diffusion.reverse_step(x_t, t, eps, betas, z)),
     (ch06.flow_matching_target, lambda x0, x1, t: flow_matching.flow_matching_target(x0, x1, t)),
-], ids=["q_sample", "posterior_mean_variance", "reverse_step", "flow_matching_target"])
+    (ch06.affine_coupling_forward, lambda x, m, s, t: flows.affine_coupling_forward(x, m, s, t)),
+    (ch06.affine_coupling_inverse, lambda y, m, s, t: flows.affine_coupling_inverse(y, m, s, t)),
+    (ch06.dequantized_bound, lambda f, x, u: dequantization.dequantized_bound(lambda w: f(w), x, u, alpha=1e-9)),
+], ids=["q_sample", "posterior_mean_variance", "reverse_step", "flow_matching_target", "coupling_forward",
+        "coupling_inverse", "dequantized_bound"])
 def test_calling_the_library_is_not_a_solution(exercise, library):
     result = exercise.evaluate(library)
     assert result.outcome == "incorrect" and "called" in result.message, result.message
@@ -282,3 +287,19 @@ def test_the_references_agree_with_the_library():
     for a, b in zip(ch06._flow_matching_target(x0, x_t, tt), flow_matching.flow_matching_target(x0, x_t, tt),
                     strict=True):
         assert torch.allclose(a, b)
+
+
+def test_coupling_references_agree_with_the_library():
+    x, mask, scale_net, shift_net = _coupling_instance(7)
+    y, log_det = ch06._coupling_forward(x, mask, scale_net, shift_net)
+    y_lib, log_det_lib = flows.affine_coupling_forward(x.double(), mask.double(), scale_net, shift_net)
+    assert torch.allclose(y, y_lib) and torch.allclose(log_det, log_det_lib)
+    assert torch.allclose(ch06._coupling_inverse(y, mask, scale_net, shift_net),
+                          flows.affine_coupling_inverse(y, mask.double(), scale_net, shift_net))
+
+
+def test_dequantized_bound_reference_is_the_library_bound_with_a_vanishing_logit_margin():
+    density, x, u = ch06._dequantized_cases(np.random.default_rng(8))[0].args
+    ours = ch06._dequantized_bound(density, x, u)
+    lib = dequantization.dequantized_bound(density, x.double(), u.double(), num_levels=NUM_LEVELS, alpha=1e-9)
+    assert torch.allclose(ours, lib)
