@@ -14,6 +14,7 @@ from noise at t = 0 to data at t = 1.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -227,16 +228,7 @@ def _conv1x1_forward(x, weight):
     return _conv1x1(x, weight)
 
 
-def _conv1x1_no_spatial_factor(x, weight):
-    return _conv1x1(x, weight, spatial=False)
 
-
-def _conv1x1_transposed(x, weight):
-    return _conv1x1(x, weight, transpose=True)
-
-
-def _conv1x1_no_absolute_value(x, weight):
-    return _conv1x1(x, weight, absolute=False)
 
 
 def _conv1x1_cases(rng):
@@ -264,13 +256,13 @@ conv1x1_forward = Exercise(
     deeper_hint="torch.einsum (or a matrix product after moving the channel axis last) does the mixing; "
     "torch.linalg.slogdet gives log |det W| even when det W < 0. One value per example, shape (B,).",
     wrong_answers=[
-        WrongAnswer("no_spatial_factor", _conv1x1_no_spatial_factor,
+        WrongAnswer("no_spatial_factor", partial(_conv1x1, spatial=False),
                     hint="Your log-det counts W once. The same W acts at every one of the H x W pixels, so the "
                     "Jacobian has H * W copies of it on its diagonal and the log-determinant is H * W log |det W|."),
-        WrongAnswer("weight_transposed", _conv1x1_transposed,
+        WrongAnswer("weight_transposed", partial(_conv1x1, transpose=True),
                     hint="Your outputs use W transposed: output channel i is sum_j W[i, j] x[j], the i-th row of W "
                     "against the input channels."),
-        WrongAnswer("no_absolute_value", _conv1x1_no_absolute_value,
+        WrongAnswer("no_absolute_value", partial(_conv1x1, absolute=False),
                     hint="Your log-det is NaN when det W < 0. The change of variables needs |det W|: a negative "
                     "determinant (a reflection) is fine for a flow; take the log of its absolute value."),
     ],
@@ -297,20 +289,8 @@ def _dequantized_bound(log_density, x, u):
     return _dequantized(log_density, x, u)
 
 
-def _dequantized_logit_log_det_forgotten(log_density, x, u):
-    return _dequantized(log_density, x, u, logit_log_det=False)
 
 
-def _dequantized_bin_width_forgotten(log_density, x, u):
-    return _dequantized(log_density, x, u, bin_width=False)
-
-
-def _dequantized_divided_by_max_level(log_density, x, u):
-    return _dequantized(log_density, x, u, levels=NUM_LEVELS - 1)
-
-
-def _dequantized_log_det_sign(log_density, x, u):
-    return _dequantized(log_density, x, u, sign=-1.0)
 
 
 class _GaussianLogDensity:
@@ -356,18 +336,18 @@ dequantized_bound = Exercise(
     deeper_hint="The scaling contributes -log 17 per pixel; the logit's derivative is 1 / (v (1 - v)). "
     "torch.log1p(-v) is log(1 - v) without loss of precision. Return one number per image, shape (B,).",
     wrong_answers=[
-        WrongAnswer("logit_log_det_forgotten", _dequantized_logit_log_det_forgotten,
+        WrongAnswer("logit_log_det_forgotten", partial(_dequantized, logit_log_det=False),
                     hint="You forgot the logit's log-determinant. The model's density is over y = logit(v); a density "
                     "over v needs the factor |dy/dv| = 1 / (v (1 - v)) for every pixel, and that is where most of "
                     "a flow's reported number can hide."),
-        WrongAnswer("bin_width_forgotten", _dequantized_bin_width_forgotten,
+        WrongAnswer("bin_width_forgotten", partial(_dequantized, bin_width=False),
                     hint="Your noise lives on the wrong scale: your density is per unit of v in [0, 1], where each "
                     "of the 17 bins is only 1/17 wide. A probability of a bin is a density times the bin's width "
                     "on the scale where the bins have width 1: count the scaling's log-det, -log 17 per pixel."),
-        WrongAnswer("divided_by_max_level", _dequantized_divided_by_max_level,
+        WrongAnswer("divided_by_max_level", partial(_dequantized, levels=NUM_LEVELS - 1),
                     hint="You divided by 16, the largest level. With the noise, x + u fills [0, 17): divide by the "
                     "number of levels, 17, so that v stays inside (0, 1) and every bin has the same width."),
-        WrongAnswer("log_det_sign", _dequantized_log_det_sign,
+        WrongAnswer("log_det_sign", partial(_dequantized, sign=-1.0),
                     hint="Check the sign of your log-determinants: log p(x + u) = log p_Y(y) + log |dy/d(x + u)|. "
                     "The logit stretches (0, 1) over the whole line, so the density of v is higher than that of y "
                     "near the edges."),
@@ -403,16 +383,7 @@ def _q_sample(x0, t, alphas_cumprod, noise):
     return _q_sample_with(x0, t, alphas_cumprod, noise)
 
 
-def _q_sample_swapped(x0, t, alphas_cumprod, noise):
-    return _q_sample_with(x0, t, alphas_cumprod, noise, swapped=True)
 
-
-def _q_sample_one_step_alpha(x0, t, alphas_cumprod, noise):
-    return _q_sample_with(x0, t, alphas_cumprod, noise, one_step=True)
-
-
-def _q_sample_no_roots(x0, t, alphas_cumprod, noise):
-    return _q_sample_with(x0, t, alphas_cumprod, noise, roots=False)
 
 
 def _q_sample_cases(rng):
@@ -437,13 +408,13 @@ q_sample = Exercise(
     deeper_hint="alphas_cumprod[t] has shape (B,); .view(-1, *[1] * (x0.dim() - 1)) broadcasts it over any image "
     "shape.",
     wrong_answers=[
-        WrongAnswer("roots_swapped", _q_sample_swapped,
+        WrongAnswer("roots_swapped", partial(_q_sample_with, swapped=True),
                     hint="You swapped the two coefficients. abar_t is the share of the signal that survives: near 1 "
                     "at small t, so x_t starts close to x_0; the noise's variance is 1 - abar_t."),
-        WrongAnswer("one_step_alpha", _q_sample_one_step_alpha,
+        WrongAnswer("one_step_alpha", partial(_q_sample_with, one_step=True),
                     hint="You used the one-step alpha_t = 1 - beta_t, which takes x_{t-1} to x_t. Jumping from x_0 "
                     "straight to x_t multiplies all the steps' alphas: that product is abar_t, alphas_cumprod[t]."),
-        WrongAnswer("variances_as_coefficients", _q_sample_no_roots,
+        WrongAnswer("variances_as_coefficients", partial(_q_sample_with, roots=False),
                     hint="abar_t and 1 - abar_t are variances (shares of it); the coefficients of x_0 and of the "
                     "noise are their square roots, so that the variance of x_t stays 1 for data of variance 1."),
     ],
@@ -469,16 +440,7 @@ def _posterior(x0, x_t, t, betas):
     return _posterior_with(x0, x_t, t, betas)
 
 
-def _posterior_coefficients_swapped(x0, x_t, t, betas):
-    return _posterior_with(x0, x_t, t, betas, swapped=True)
 
-
-def _posterior_variance_beta(x0, x_t, t, betas):
-    return _posterior_with(x0, x_t, t, betas, variance_beta=True)
-
-
-def _posterior_abar_not_shifted(x0, x_t, t, betas):
-    return _posterior_with(x0, x_t, t, betas, shifted=True)
 
 
 def _posterior_cases(rng):
@@ -509,14 +471,14 @@ posterior_mean_variance = Exercise(
     "(1 - abar_{t-1}) I), with alpha_t = 1 - beta_t and abar_{t-1} the product of the alphas of steps 0..t-1. "
     "The variance is the same for every pixel: return it as a 0-dimensional tensor.",
     wrong_answers=[
-        WrongAnswer("coefficients_swapped", _posterior_coefficients_swapped,
+        WrongAnswer("coefficients_swapped", partial(_posterior_with, swapped=True),
                     hint="The coefficients of x_0 and x_t are swapped. At a small step t the posterior mean sits "
                     "close to x_t (one small step of noise away), so x_t's coefficient must be near 1."),
-        WrongAnswer("variance_beta", _posterior_variance_beta,
+        WrongAnswer("variance_beta", partial(_posterior_with, variance_beta=True),
                     hint="beta_t is the variance of the forward step q(x_t | x_{t-1}). Knowing x_0 as well makes "
                     "x_{t-1} more certain: the posterior precision adds the two precisions, 1 / beta_tilde = "
                     "alpha_t / beta_t + 1 / (1 - abar_{t-1})."),
-        WrongAnswer("abar_not_shifted", _posterior_abar_not_shifted,
+        WrongAnswer("abar_not_shifted", partial(_posterior_with, shifted=True),
                     hint="You used abar_t where abar_{t-1} belongs: x_{t-1} given x_0 has been through steps 0..t-1 "
                     "only, so its prior is N(sqrt(abar_{t-1}) x_0, (1 - abar_{t-1}) I)."),
     ],
@@ -551,16 +513,7 @@ def _ddpm_loss(eps_model, x0, t, noise, alphas_cumprod):
     return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod)
 
 
-def _ddpm_loss_predicts_x0(eps_model, x0, t, noise, alphas_cumprod):
-    return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, target="x0")
 
-
-def _ddpm_loss_pixel_mean(eps_model, x0, t, noise, alphas_cumprod):
-    return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, pixels="mean")
-
-
-def _ddpm_loss_batch_sum(eps_model, x0, t, noise, alphas_cumprod):
-    return _ddpm_loss_with(eps_model, x0, t, noise, alphas_cumprod, batch="sum")
 
 
 def _ddpm_loss_model_sees_x0(eps_model, x0, t, noise, alphas_cumprod):
@@ -592,14 +545,14 @@ ddpm_loss = Exercise(
     deeper_hint="Sum the squared error over the pixels (a squared norm per example), then take the mean over the "
     "batch: a scalar.",
     wrong_answers=[
-        WrongAnswer("predicts_x0", _ddpm_loss_predicts_x0,
+        WrongAnswer("predicts_x0", partial(_ddpm_loss_with, target="x0"),
                     hint="Your loss compares the net's output with x0. This net predicts the noise epsilon that was "
                     "added (Ho et al.'s parameterisation); its target is `noise`."),
-        WrongAnswer("mean_over_pixels", _ddpm_loss_pixel_mean,
+        WrongAnswer("mean_over_pixels", partial(_ddpm_loss_with, pixels="mean"),
                     hint="You averaged over the pixels as well (what F.mse_loss does): the loss asked for is the "
                     "squared norm ||noise - eps_hat||^2 of each example, a sum over the pixels, the scale on "
                     "which each term is a weighted ELBO term in nats."),
-        WrongAnswer("summed_over_batch", _ddpm_loss_batch_sum,
+        WrongAnswer("summed_over_batch", partial(_ddpm_loss_with, batch="sum"),
                     hint="You summed over the batch: the loss is the average over the examples, so that its size "
                     "(and the learning rate that suits it) does not depend on the batch size."),
         WrongAnswer("model_sees_x0", _ddpm_loss_model_sees_x0,
@@ -626,16 +579,7 @@ def _reverse_step(x_t, t, eps_hat, betas, z):
     return _reverse_with(x_t, t, eps_hat, betas, z)
 
 
-def _reverse_variance_as_std(x_t, t, eps_hat, betas, z):
-    return _reverse_with(x_t, t, eps_hat, betas, z, root=False)
 
-
-def _reverse_noise_at_zero(x_t, t, eps_hat, betas, z):
-    return _reverse_with(x_t, t, eps_hat, betas, z, noise_at_zero=True)
-
-
-def _reverse_mean_without_root(x_t, t, eps_hat, betas, z):
-    return _reverse_with(x_t, t, eps_hat, betas, z, mean_root=False)
 
 
 def _reverse_cases(rng):
@@ -660,13 +604,13 @@ reverse_step = Exercise(
     deeper_hint="The simplified mean is (x_t - beta_t / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t). The step t = 0 "
     "returns the mean itself: it is the sample, and noise there would only blur it.",
     wrong_answers=[
-        WrongAnswer("variance_as_std", _reverse_variance_as_std,
+        WrongAnswer("variance_as_std", partial(_reverse_with, root=False),
                     hint="You scaled z by beta_t, a variance. The noise's standard deviation is its square root: "
                     "sigma_t = sqrt(beta_t)."),
-        WrongAnswer("noise_at_step_zero", _reverse_noise_at_zero,
+        WrongAnswer("noise_at_step_zero", partial(_reverse_with, noise_at_zero=True),
                     hint="At t = 0 the step gives the final sample: return the mean without noise (z is passed "
                     "anyway, so that every step has the same signature)."),
-        WrongAnswer("mean_coefficient_without_root", _reverse_mean_without_root,
+        WrongAnswer("mean_coefficient_without_root", partial(_reverse_with, mean_root=False),
                     hint="The coefficient of eps_hat in the mean is beta_t / sqrt(1 - abar_t): the noise in x_t has "
                     "standard deviation sqrt(1 - abar_t), not 1 - abar_t."),
     ],
@@ -687,12 +631,6 @@ def _flow_matching_target(x0, x1, t):
     return _fm_with(x0, x1, t)
 
 
-def _fm_direction_reversed(x0, x1, t):
-    return _fm_with(x0, x1, t, reverse_direction=True)
-
-
-def _fm_path_reversed(x0, x1, t):
-    return _fm_with(x0, x1, t, reverse_path=True)
 
 
 def _fm_cases(rng):
@@ -716,10 +654,10 @@ flow_matching_target = Exercise(
     hint="On the straight line from the noise x0 (t = 0) to the data point x1 (t = 1), x_t moves at a constant "
     "velocity: differentiate x_t with respect to t. Each example has its own t[i]: reshape t to broadcast.",
     wrong_answers=[
-        WrongAnswer("direction_reversed", _fm_direction_reversed,
+        WrongAnswer("direction_reversed", partial(_fm_with, reverse_direction=True),
                     hint="Your velocity points from the data back to the noise. Sampling integrates from t = 0 "
                     "(noise) to t = 1 (data), so the velocity is d x_t / dt = x1 - x0."),
-        WrongAnswer("path_reversed", _fm_path_reversed,
+        WrongAnswer("path_reversed", partial(_fm_with, reverse_path=True),
                     hint="Your x_t is at the data at t = 0. The path starts at the noise x0 when t = 0 and reaches "
                     "the data x1 at t = 1."),
     ],
