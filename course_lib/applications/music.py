@@ -1,0 +1,153 @@
+"""Note-level models of a chorale voice: smoothed n-gram baselines and chapter 03's GRU, scored in nats per note.
+
+Every model here is a chapter 03 ``CharModel`` over the tokens of :mod:`course_lib.data.music`:
+log p(voice) = sum_t log p(x_t | x_<t), with one token per note or rest and one end token per chorale.
+``nats_per_note`` is the held-out NLL divided by the number of predicted tokens (the end token counts as
+one, as a name's end character does in chapter 03). It is exact: every model here has an exact likelihood.
+
+The n-gram model uses interpolated Dirichlet smoothing. Each order backs off to the one below, and the
+uniform distribution sits below order 1:
+    p_k(w | h) = (c(h, w) + alpha p_{k-1}(w | h')) / (c(h) + alpha),   h' = h without its oldest token.
+This is the hierarchical Dirichlet prior of MacKay & Peto, 1995, "A hierarchical Dirichlet language model",
+Natural Language Engineering 1(3). It sums to one for any alpha > 0. Order 1 is the unigram. The order and
+alpha are chosen on the validation split (:func:`select_ngram`).
+
+The neural model is chapter 03's ``GRUCharModel``, unchanged. It is trained with ``course_lib.train.fit``
+on the training chorales and on their transpositions by up to +-5 semitones (the ones that stay in the
+vocabulary's range). Transposing leaves a melody's intervals and rhythm as they were, so it is the music
+version of shifting a digit. The baselines can use the same transpositions, and :func:`select_ngram`
+decides on validation whether they should.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from course_lib.config import torch_threads
+from course_lib.models.char_models import PAD, CharModel, nll_per_char
+from course_lib.models.gru import GRUCharModel
+from course_lib.train import History, fit
+
+__all__ = ["NGramModel", "select_ngram", "nats_per_note", "GRURecipe", "GRU_FULL", "GRU_FAST", "train_gru",
+           "TRANSPOSITIONS", "NoteGRU", "trim_padding"]
+
+TRANSPOSITIONS = tuple(range(-5, 7))  # -5 .. +6 semitones: every key once
+
+
+def nats_per_note(model: CharModel, x: Tensor) -> float:
+    """Held-out NLL in nats per token (notes, rests and one end token per chorale) of encoded voices x (B, T)."""
+    return nll_per_char(model, x)
+
+
+class NGramModel(CharModel):
+    """An order-``order`` Markov chain over tokens with interpolated Dirichlet smoothing (module docstring).
+
+    ``order = 1`` is the unigram, ``order = 2`` the bigram (one token of context). Near the start the context
+    is shorter: the start token and what follows it.
+    """
+
+    def __init__(self, x: Tensor, vocab_size: int, order: int = 2, alpha: float = 1.0, max_length: int = 256):
+        super().__init__(vocab_size, max_length)
+        if order < 1 or alpha <= 0:
+            raise ValueError(f"order must be >= 1 and alpha > 0, got order={order}, alpha={alpha}")
+        self.order, self.alpha = order, float(alpha)
+        # counts[h] -> {w: c(h, w)} for every context h of length 0 .. order - 1
+        self.counts: dict[tuple[int, ...], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        for row in self.validate(x).tolist():
+            row = [t for t in row if t != PAD]
+            for t in range(1, len(row)):
+                for k in range(min(order, t + 1)):
+                    self.counts[tuple(row[t - k : t])][row[t]] += 1.0
+        self._cache: dict[tuple[int, ...], np.ndarray] = {}
+
+    def probs(self, context: Sequence[int]) -> np.ndarray:
+        """p(. | context) over the vocabulary, (V,) float64; only the last order - 1 tokens are used."""
+        context = tuple(context)[max(0, len(context) - self.order + 1):] if self.order > 1 else ()
+        if context not in self._cache:
+            lower = self.probs(context[1:]) if context else np.full(self.vocab_size, 1.0 / self.vocab_size)
+            seen = self.counts.get(context, {})
+            p = self.alpha * lower
+            for w, c in seen.items():
+                p[w] += c
+            self._cache[context] = p / (sum(seen.values()) + self.alpha)
+        return self._cache[context]
+
+    def next_logits(self, tokens: Tensor) -> Tensor:
+        """tokens (B, t) -> (B, t, V) log-probabilities (normalised logits) of the next token."""
+        rows = tokens.tolist()
+        out = np.empty((len(rows), tokens.shape[1], self.vocab_size))
+        for b, row in enumerate(rows):
+            for s in range(len(row)):
+                out[b, s] = self.probs(row[max(0, s - self.order + 2) : s + 1])
+        return torch.from_numpy(np.log(out)).float().to(tokens.device)
+
+
+def select_ngram(trains: dict[str, Tensor], val: Tensor, vocab_size: int, orders: Sequence[int] = (1, 2, 3, 4),
+                 alphas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0)) -> tuple[NGramModel, dict]:
+    """The n-gram with the lowest validation NLL over training sets (e.g. {"original": x, "transposed": x'}),
+    orders and alphas. Returns it and a dict of every validation NLL, keyed by (train name, order, alpha)."""
+    scores, best, best_score = {}, None, float("inf")
+    for name, train in trains.items():
+        for order in orders:
+            for alpha in alphas:
+                model = NGramModel(train, vocab_size, order, alpha)
+                scores[(name, order, alpha)] = score = nats_per_note(model, val)
+                if score < best_score:
+                    best, best_score = model, score
+    return best, scores
+
+
+def trim_padding(x: Tensor) -> Tensor:
+    """x (B, T) without its trailing columns of PAD only (a batch of short chorales needs fewer GRU steps)."""
+    used = (x != PAD).any(0).nonzero()
+    return x[:, : int(used.max()) + 1] if len(used) else x
+
+
+class NoteGRU(GRUCharModel):
+    """Chapter 03's GRU; its training loss first drops the batch's trailing padding, which does not change the
+    loss (padding is ignored) but saves the recurrent steps over it."""
+
+    def loss(self, x: Tensor, context: None = None) -> Tensor:
+        return super().loss(trim_padding(x), context)
+
+
+@dataclass(frozen=True)
+class GRURecipe:
+    """A GRU note model and how it is trained (chosen on the validation split; see the chapter's notes)."""
+
+    embed_dim: int = 32
+    hidden: int = 256
+    num_layers: int = 1
+    dropout: float = 0.3
+    lr: float = 3e-3
+    batch_size: int = 64
+    steps: int = 1500
+    eval_every: int = 100
+    patience: int = 4  # validations without improvement before stopping
+    threads: int = 1
+
+
+GRU_FULL = GRURecipe()
+GRU_FAST = GRURecipe(hidden=64, steps=60, eval_every=20, patience=2)
+
+
+def train_gru(train: Tensor, val: Tensor, vocab_size: int, recipe: GRURecipe = GRU_FULL, seed: int = 0,
+              progress: bool = False) -> tuple[NoteGRU, History]:
+    """Train chapter 03's GRU on encoded voices (B, T) with early stopping on ``val``; returns it in eval mode."""
+    torch.manual_seed(seed)
+    model = NoteGRU(vocab_size, recipe.embed_dim, recipe.hidden, recipe.num_layers, recipe.dropout,
+                         max_length=max(256, train.shape[1], val.shape[1]))  # the longest chorale: 188
+    start = time.perf_counter()
+    with torch_threads(recipe.threads):
+        history = fit(model, train, val, steps=recipe.steps, lr=recipe.lr, batch_size=recipe.batch_size,
+                      clip_grad=1.0, eval_every=recipe.eval_every, patience=recipe.patience, seed=seed,
+                      progress=progress)
+    history.seconds = time.perf_counter() - start
+    return model, history
