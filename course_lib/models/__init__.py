@@ -37,6 +37,9 @@ _WHERE = {
     "PPCA": "course_lib.models.ppca",
     "VAE": "course_lib.models.vae",
     "IWAE": "course_lib.models.iwae",
+    # chapter 06: diffusion and flow matching
+    "GaussianDiffusion": "course_lib.models.diffusion",
+    "FlowMatching": "course_lib.models.flow_matching",
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_WHERE)
