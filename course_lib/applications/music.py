@@ -28,15 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from course_lib.config import torch_threads
+from course_lib.data.music import SOPRANO, NoteVocabulary
 from course_lib.models.char_models import PAD, CharModel, nll_per_char
 from course_lib.models.gru import GRUCharModel
 from course_lib.train import History, fit
 
 __all__ = ["NGramModel", "select_ngram", "nats_per_note", "GRURecipe", "GRU_FULL", "GRU_FAST", "train_gru",
-           "TRANSPOSITIONS", "NoteGRU", "trim_padding"]
+           "TRANSPOSITIONS", "NoteGRU", "NoteEmbedding", "trim_padding"]
 
 TRANSPOSITIONS = tuple(range(-5, 7))  # -5 .. +6 semitones: every key once
 
@@ -82,10 +83,12 @@ class NGramModel(CharModel):
     def next_logits(self, tokens: Tensor) -> Tensor:
         """tokens (B, t) -> (B, t, V) log-probabilities (normalised logits) of the next token."""
         rows = tokens.tolist()
-        out = np.empty((len(rows), tokens.shape[1], self.vocab_size))
+        out = np.full((len(rows), tokens.shape[1], self.vocab_size), 1.0 / self.vocab_size)
         for b, row in enumerate(rows):
             for s in range(len(row)):
                 out[b, s] = self.probs(row[max(0, s - self.order + 2) : s + 1])
+                if s > 0 and row[s] == 0:  # the end token: what follows is padding, never scored
+                    break
         return torch.from_numpy(np.log(out)).float().to(tokens.device)
 
 
@@ -110,9 +113,36 @@ def trim_padding(x: Tensor) -> Tensor:
     return x[:, : int(used.max()) + 1] if len(used) else x
 
 
+class NoteEmbedding(nn.Module):
+    """embed(token) = E_pitch[pitch of token] + E_duration[duration of token]: a note shares what it learns
+    with every note of the same pitch and with every note of the same length. The start/end token and the
+    rest have rows of their own."""
+
+    def __init__(self, vocab: NoteVocabulary, dim: int):
+        super().__init__()
+        pitch = torch.full((vocab.size,), vocab.num_pitches + 1)  # the start/end token
+        duration = torch.full((vocab.size,), len(vocab.durations))
+        tokens = torch.arange(1, vocab.size)
+        duration[1:], pitch[1:] = (tokens - 1) // (vocab.num_pitches + 1), (tokens - 1) % (vocab.num_pitches + 1)
+        self.register_buffer("pitch", pitch)
+        self.register_buffer("duration", duration)
+        self.pitch_table = nn.Embedding(vocab.num_pitches + 2, dim)  # pitches, rest, start/end
+        self.duration_table = nn.Embedding(len(vocab.durations) + 1, dim)
+
+    def forward(self, tokens: Tensor) -> Tensor:  # (B, t) -> (B, t, dim)
+        return self.pitch_table(self.pitch[tokens]) + self.duration_table(self.duration[tokens])
+
+
 class NoteGRU(GRUCharModel):
-    """Chapter 03's GRU; its training loss first drops the batch's trailing padding, which does not change the
-    loss (padding is ignored) but saves the recurrent steps over it."""
+    """Chapter 03's GRU over note tokens, with a factorised input embedding (:class:`NoteEmbedding`); its
+    training loss first drops the batch's trailing padding, which does not change the loss (padding is
+    ignored) but saves the recurrent steps over it."""
+
+    def __init__(self, vocab: NoteVocabulary = SOPRANO, embed_dim: int = 32, hidden: int = 128,
+                 num_layers: int = 1, dropout: float = 0.0, max_length: int = 256, factorised: bool = True):
+        super().__init__(vocab.size, embed_dim, hidden, num_layers, dropout, max_length)
+        if factorised:
+            self.embed = NoteEmbedding(vocab, embed_dim)
 
     def loss(self, x: Tensor, context: None = None) -> Tensor:
         return super().loss(trim_padding(x), context)
@@ -132,18 +162,19 @@ class GRURecipe:
     eval_every: int = 100
     patience: int = 4  # validations without improvement before stopping
     threads: int = 1
+    factorised: bool = True  # the input embedding (NoteEmbedding)
 
 
 GRU_FULL = GRURecipe()
 GRU_FAST = GRURecipe(hidden=64, steps=60, eval_every=20, patience=2)
 
 
-def train_gru(train: Tensor, val: Tensor, vocab_size: int, recipe: GRURecipe = GRU_FULL, seed: int = 0,
-              progress: bool = False) -> tuple[NoteGRU, History]:
+def train_gru(train: Tensor, val: Tensor, vocab: NoteVocabulary = SOPRANO, recipe: GRURecipe = GRU_FULL,
+              seed: int = 0, progress: bool = False) -> tuple[NoteGRU, History]:
     """Train chapter 03's GRU on encoded voices (B, T) with early stopping on ``val``; returns it in eval mode."""
     torch.manual_seed(seed)
-    model = NoteGRU(vocab_size, recipe.embed_dim, recipe.hidden, recipe.num_layers, recipe.dropout,
-                         max_length=max(256, train.shape[1], val.shape[1]))  # the longest chorale: 188
+    model = NoteGRU(vocab, recipe.embed_dim, recipe.hidden, recipe.num_layers, recipe.dropout,
+                    max_length=max(256, train.shape[1], val.shape[1]), factorised=recipe.factorised)
     start = time.perf_counter()
     with torch_threads(recipe.threads):
         history = fit(model, train, val, steps=recipe.steps, lr=recipe.lr, batch_size=recipe.batch_size,
