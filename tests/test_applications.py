@@ -49,8 +49,8 @@ def test_mix_synthetic_keeps_each_label_with_its_image():
     x, y = aug.mix_synthetic(real_x, real_y, synth_x, synth_y, ratio=1.5, seed=0)
     assert len(x) == len(y) == 25
     pool = {tuple(row.tolist()): int(label) for row, label in zip(torch.cat([real_x, synth_x]),
-                                                                  torch.cat([real_y, synth_y]))}
-    assert all(pool[tuple(row.tolist())] == int(label) for row, label in zip(x, y))
+                                                                  torch.cat([real_y, synth_y]), strict=True)}
+    assert all(pool[tuple(row.tolist())] == int(label) for row, label in zip(x, y, strict=True))
     rows = {tuple(r.tolist()) for r in x}
     assert len(rows) == 25 and all(tuple(r.tolist()) in rows for r in real_x)
     with pytest.raises(ValueError):

@@ -56,7 +56,7 @@ def piano_roll(notes, steps_per_quarter):
     starts = np.rint(notes[:, 1] * steps_per_quarter).astype(int)
     ends = np.rint((notes[:, 1] + notes[:, 2]) * steps_per_quarter).astype(int)
     roll = np.zeros((128, ends.max()), dtype=bool)
-    for pitch, start, end in zip(notes[:, 0].astype(int), starts, ends):
+    for pitch, start, end in zip(notes[:, 0].astype(int), starts, ends, strict=True):
         roll[pitch, start:end] = True
     return roll
 

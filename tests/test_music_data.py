@@ -82,7 +82,7 @@ def test_cache_is_written_once_and_read_back(cache_root):
     assert not list(cache_root.glob("*.part"))  # written atomically: no temporary file left
     again = music.load_chorales(parse=_refuse)
     assert [c.name for c in again] == [c.name for c in first]
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         assert a.time_signature == b.time_signature and a.key_sharps == b.key_sharps
         for voice in music.VOICES:
             np.testing.assert_array_equal(a.voices[voice], b.voices[voice])

@@ -50,6 +50,11 @@ def test_ngram_is_normalised_and_order_one_is_the_smoothed_unigram(data, order):
         counts = torch.bincount(targets, minlength=VOCAB.size).double().numpy()
         want = (counts + 0.7 / VOCAB.size) / (counts.sum() + 0.7)
         np.testing.assert_allclose(model.probs((4,)), want, rtol=1e-12)
+    if order == 2:  # the first note follows the start token: p(w | 0) from the counts of first notes
+        firsts = torch.bincount(train[:, 1], minlength=VOCAB.size).double().numpy()
+        unigram = am.NGramModel(train, VOCAB.size, order=1, alpha=0.7).probs(())
+        want = (firsts + 0.7 * unigram) / (firsts.sum() + 0.7)
+        np.testing.assert_allclose(model.probs((0,)), want, rtol=1e-12)
 
 
 def test_ngram_samples_follow_its_log_prob():

@@ -54,7 +54,7 @@ def shift(x: Tensor | np.ndarray, dx: int, dy: int):
 def rotate(x: Tensor | np.ndarray, degrees: float):
     """Rotate every image by ``degrees`` (counter-clockwise) about its centre, bilinear, 0 outside."""
     images, shape, integer = _as_images(x)
-    out = ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
+    out = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
     return _like(out, shape, integer, x)
 
 

@@ -313,7 +313,7 @@ def _roll(notes, steps_per_quarter, end_extra=0, duration_as_end=False, transpos
     lengths = np.rint(notes[:, 2] * steps_per_quarter).astype(int)
     ends = starts + lengths
     roll = np.zeros((128, int(ends.max())), dtype=bool)
-    for p, s, e, n in zip(notes[:, 0].astype(int), starts, ends, lengths):
+    for p, s, e, n in zip(notes[:, 0].astype(int), starts, ends, lengths, strict=True):
         roll[p, s : (n if duration_as_end else e + end_extra)] = True
     return roll.T.copy() if transposed else roll
 

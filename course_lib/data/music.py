@@ -187,9 +187,9 @@ def _load(path: Path) -> list[Chorale] | None:
             ends = np.cumsum(data["counts"].reshape(-1))
             pieces = np.split(data["notes"], ends[:-1]) if len(ends) else []
             return [Chorale(str(name), str(signature), int(sharps),
-                            dict(zip(VOICES, pieces[4 * i : 4 * i + 4])))
+                            dict(zip(VOICES, pieces[4 * i : 4 * i + 4], strict=True)))
                     for i, (name, signature, sharps) in enumerate(zip(data["names"], data["time_signatures"],
-                                                                       data["key_sharps"]))]
+                                                                       data["key_sharps"], strict=True))]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
 
@@ -246,8 +246,8 @@ def split_chorales(chorales: Sequence[Chorale], seed: int = 0,
     val: list[Chorale] = []
     train: list[Chorale] = []
     for i in order:
-        target = next((bucket for bucket, share in zip((test, val), targets) if len(bucket) < share), train)
-        target.extend(groups[i])
+        open_buckets = [b for b, share in zip((test, val), targets, strict=True) if len(b) < share]
+        (open_buckets[0] if open_buckets else train).extend(groups[i])
     return ChoraleSplit(train, val, test)
 
 
@@ -373,7 +373,7 @@ def piano_roll(notes: np.ndarray | Sequence[Sequence[float]], steps_per_quarter:
     ends = np.rint((notes[:, 1] + notes[:, 2]) * steps_per_quarter).astype(int)
     total = int(ends.max(initial=0)) if num_steps is None else num_steps
     roll = np.zeros((128, total), dtype=bool)
-    for pitch, start, end in zip(notes[:, 0].astype(int), starts, ends):
+    for pitch, start, end in zip(notes[:, 0].astype(int), starts, ends, strict=True):
         roll[pitch, start:end] = True  # end is exclusive
     return roll
 
