@@ -67,6 +67,9 @@ class NGramModel(CharModel):
                 for k in range(min(order, t + 1)):
                     self.counts[tuple(row[t - k : t])][row[t]] += 1.0
         self._cache: dict[tuple[int, ...], np.ndarray] = {}
+        # the counts are sparse Python dicts, not tensors: this empty buffer carries the model's device, so
+        # that `device`, `sample` and `.to(...)` behave as for every other model
+        self.register_buffer("device_anchor", torch.zeros(0))
 
     def probs(self, context: Sequence[int]) -> np.ndarray:
         """p(. | context) over the vocabulary, (V,) float64; only the last order - 1 tokens are used."""
