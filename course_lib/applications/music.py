@@ -12,11 +12,12 @@ This is the hierarchical Dirichlet prior of MacKay & Peto, 1995, "A hierarchical
 Natural Language Engineering 1(3). It sums to one for any alpha > 0. Order 1 is the unigram. The order and
 alpha are chosen on the validation split (:func:`select_ngram`).
 
-The neural model is chapter 03's ``GRUCharModel``, unchanged. It is trained with ``course_lib.train.fit``
-on the training chorales and on their transpositions by up to +-5 semitones (the ones that stay in the
-vocabulary's range). Transposing leaves a melody's intervals and rhythm as they were, so it is the music
-version of shifting a digit. The baselines can use the same transpositions, and :func:`select_ngram`
-decides on validation whether they should.
+The neural model is chapter 03's ``GRUCharModel`` with its recurrence and read-out unchanged. ``NoteGRU``
+subclasses it to give the input a factorised embedding (pitch + duration) and to skip the padding. It is
+trained with ``course_lib.train.fit`` on the training chorales and on their transpositions by -5 to +6
+semitones, every key once, keeping those that stay in the vocabulary's range. Transposing leaves a melody's
+intervals and rhythm as they were, so it is the music version of shifting a digit. The baselines can use
+the same transpositions, and :func:`select_ngram` decides on validation whether they should.
 """
 
 from __future__ import annotations
