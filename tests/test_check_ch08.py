@@ -8,6 +8,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from course_lib.applications import augmentation, scaling
+from course_lib.applications import music as music_models
 from course_lib.check import ch08
 from course_lib.check.testing import assert_exercise_behaves, exercises_of
 from course_lib.data import music
@@ -180,6 +181,8 @@ def test_roll_power_and_shift_references_match_the_library():
     for case in ch08.fit_power_law.cases():
         fitted = scaling.fit_power_law(*case.args)
         assert ch08._power_reference(*case.args) == pytest.approx((fitted.coefficient, fitted.exponent), rel=1e-9)
+    for case in ch08.pitch_class_histogram.cases():
+        np.testing.assert_allclose(ch08._pc_reference(*case.args), music_models.pitch_class_histogram(*case.args))
     for case in ch08.shift_image.cases():
         images, dx, dy = case.args
         np.testing.assert_array_equal(ch08._shift_reference(images, dx, dy).numpy(),
@@ -193,7 +196,8 @@ def test_roll_power_and_shift_references_match_the_library():
     (ch08.piano_roll, lambda notes, spq: music.piano_roll(notes, spq)),
     (ch08.fit_power_law, lambda n, loss: tuple(scaling.fit_power_law(n, loss))[:2]),
     (ch08.shift_image, lambda images, dx, dy: augmentation.shift(images, dx, dy)),
-], ids=["roc_auc", "likelihood_ratio", "typicality", "piano_roll", "power_law", "shift"])
+    (ch08.pitch_class_histogram, lambda notes: music_models.pitch_class_histogram(notes)),
+], ids=["roc_auc", "likelihood_ratio", "typicality", "piano_roll", "power_law", "shift", "pitch_classes"])
 def test_calling_the_library_is_not_a_solution(exercise, library):
     result = exercise.evaluate(library)
     assert result.outcome == "incorrect" and "called" in result.message, result.message

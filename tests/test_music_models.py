@@ -104,3 +104,13 @@ def test_note_embedding_shares_pitch_and_duration():
     assert embed.pitch[short_c] == embed.pitch[long_c] != embed.pitch[short_d]
     assert embed.duration[short_c] == embed.duration[short_d] != embed.duration[long_c]
     assert len({int(embed.pitch[0]), int(embed.pitch[VOCAB.token(None, 1.0)])} | set(embed.pitch[1:5].tolist())) == 6
+
+
+def test_musical_statistics():
+    notes = np.array([[60, 0, 1.0], [64, 1, 1.0], [67, 2, 2.0], [72, 4.5, 0.5], [59, 5, 1.0]])
+    pcs = am.pitch_class_histogram(notes)
+    assert pcs.shape == (12,) and pcs[0] == pytest.approx(1.5 / 5.5) and pcs[7] == pytest.approx(2 / 5.5)
+    intervals = am.interval_histogram(notes, max_interval=5)
+    assert intervals.shape == (11,) and intervals.sum() == pytest.approx(1.0)
+    assert intervals.tolist() == [0.25, 0, 0, 0, 0, 0, 0, 0, 0.25, 0.25, 0.25]  # -13 clipped to -5; +3, +4, +5
+    assert am.pitch_range(notes) == 13 and am.pitch_range(np.zeros((0, 3))) == 0

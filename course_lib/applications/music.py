@@ -37,8 +37,9 @@ from course_lib.models.char_models import PAD, CharModel, nll_per_char
 from course_lib.models.gru import GRUCharModel
 from course_lib.train import History, fit
 
-__all__ = ["NGramModel", "select_ngram", "nats_per_note", "GRURecipe", "GRU_FULL", "GRU_FAST", "train_gru",
-           "TRANSPOSITIONS", "NoteGRU", "NoteEmbedding", "trim_padding"]
+__all__ = ["pitch_class_histogram", "interval_histogram", "pitch_range", "NGramModel", "select_ngram",
+           "nats_per_note", "GRURecipe", "GRU_FULL", "GRU_FAST", "train_gru", "TRANSPOSITIONS", "NoteGRU",
+           "NoteEmbedding", "trim_padding"]
 
 TRANSPOSITIONS = tuple(range(-5, 7))  # -5 .. +6 semitones: every key once
 
@@ -46,6 +47,28 @@ TRANSPOSITIONS = tuple(range(-5, 7))  # -5 .. +6 semitones: every key once
 def nats_per_note(model: CharModel, x: Tensor) -> float:
     """Held-out NLL in nats per token (notes, rests and one end token per chorale) of encoded voices x (B, T)."""
     return nll_per_char(model, x)
+
+
+def pitch_class_histogram(notes: np.ndarray) -> np.ndarray:
+    """Notes (N, 3) -> (12,) the share of the sounding time spent in each pitch class (0 = C, ..., 11 = B)."""
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 3)
+    hist = np.bincount(notes[:, 0].astype(int) % 12, weights=notes[:, 2], minlength=12)
+    return hist / hist.sum() if hist.sum() > 0 else hist
+
+
+def interval_histogram(notes: np.ndarray, max_interval: int = 12) -> np.ndarray:
+    """Shares of the melodic intervals between consecutive notes (rests skipped), in semitones
+    -max_interval..max_interval, larger leaps counted at the ends: (2 * max_interval + 1,)."""
+    pitches = np.asarray(notes, dtype=np.float64).reshape(-1, 3)[:, 0]
+    steps = np.clip(np.diff(pitches).astype(int), -max_interval, max_interval) + max_interval
+    hist = np.bincount(steps, minlength=2 * max_interval + 1).astype(np.float64)
+    return hist / hist.sum() if hist.sum() > 0 else hist
+
+
+def pitch_range(notes: np.ndarray) -> int:
+    """Highest minus lowest MIDI pitch, in semitones (0 for fewer than one note)."""
+    pitches = np.asarray(notes, dtype=np.float64).reshape(-1, 3)[:, 0]
+    return int(pitches.max() - pitches.min()) if len(pitches) else 0
 
 
 class NGramModel(CharModel):

@@ -15,6 +15,7 @@ import torch
 from scipy import optimize
 
 from course_lib.applications import augmentation, scaling
+from course_lib.applications import music as music_models
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 from course_lib.data import music
 from course_lib.metrics import anomaly, memorisation, roc
@@ -537,6 +538,7 @@ def _pc_cases(rng):
 
 pitch_class_histogram = Exercise(
     name="pitch_class_histogram",
+    forbidden=(music_models.pitch_class_histogram,),
     reference=_pc_reference,
     make_cases=_pc_cases,
     compare=_compare_scores,

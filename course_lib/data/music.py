@@ -330,7 +330,7 @@ class NoteVocabulary:
         return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
 
 
-SOPRANO = NoteVocabulary()  # MIDI 52..88: the soprano's 57..81 with room for transpositions by +-5 semitones
+SOPRANO = NoteVocabulary()  # MIDI 52..88: the soprano's 57..81 with room to transpose by -5..+6 semitones
 
 
 def transpose(notes: np.ndarray, semitones: int) -> np.ndarray:
