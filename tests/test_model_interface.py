@@ -31,7 +31,9 @@ from scipy import stats
 from torch import Tensor
 
 import course_lib.nn
+from course_lib.applications.music import NGramModel, NoteGRU
 from course_lib.config import torch_threads
+from course_lib.data.music import NoteVocabulary
 from course_lib.distributions import (
     KDE,
     Gaussian,
@@ -161,6 +163,10 @@ CASES = [
          names(3, 4)),
     Case("GRUCharModel", lambda: _short(_spread(GRUCharModel(3, embed_dim=4, hidden=8), 0.8)), "discrete",
          names(3, 4)),
+    Case("NGramModel", lambda: NGramModel(_TOKENS, vocab_size=3, order=3, alpha=0.3, max_length=4), "discrete",
+         names(3, 4)),
+    Case("NoteGRU", lambda: _short(_spread(NoteGRU(NoteVocabulary(60, 60, (1.0,)), embed_dim=4, hidden=8), 0.8)),
+         "discrete", names(3, 4)),
     Case("CausalTransformer", lambda: _spread(CausalTransformer(3, max_length=4, dim=8, num_heads=2, num_layers=1,
                                                                 dropout=0.0), 0.7), "discrete", names(3, 4)),
     Case("MADE", lambda: _spread(MADE(3, 3, hidden=(16,))), "discrete", levels(3, 3)),

@@ -7,6 +7,7 @@
 - ``frechet``: the Fréchet distance between Gaussians fitted to features (chapter 05);
 - ``sample_quality``: kernel distance (KID), precision/recall, density/coverage (chapter 07);
 - ``memorisation``: nearest-neighbour copies and membership inference (chapter 07).
+- ``anomaly``: anomaly scores from likelihoods, the likelihood ratio and the typicality test (chapter 08).
 
 Every public name is importable from ``course_lib.metrics`` directly; names are imported on first use, so
 importing the package stays cheap. A new metric module adds its names to ``_WHERE``.
@@ -62,6 +63,12 @@ _WHERE: dict[str, str] = {
     "logit_inverse": "course_lib.metrics.dequantization",
     "logit_preprocess": "course_lib.metrics.dequantization",
     "logit_postprocess": "course_lib.metrics.dequantization",
+    # chapter 08: anomaly scores from likelihoods
+    "nll_score": "course_lib.metrics.anomaly",
+    "likelihood_ratio_score": "course_lib.metrics.anomaly",
+    "typicality_score": "course_lib.metrics.anomaly",
+    "typicality_test": "course_lib.metrics.anomaly",
+    "typicality_epsilon": "course_lib.metrics.anomaly",
 }
 
 __all__ = ["bits_per_dim", "mean_nll", "log_mean_exp", "importance_weighted_log_likelihood", *_WHERE]

@@ -1,0 +1,1 @@
+"""Chapter 08's applications: music models, data augmentation and synthetic data, scaling fits."""

@@ -1,0 +1,95 @@
+"""The chapter's music benchmark: unigram, Markov and GRU models of the chorales' soprano, in nats per note.
+
+    python -m course_lib.applications.music_benchmark --seeds 0 1 2 [--out results.json]
+
+Every number is an exact held-out NLL in nats per token (notes, rests and one end token per chorale) on the
+test split of :func:`course_lib.data.music.load_chorale_split`. The baselines are chosen on the validation
+split: the training set (as it is, or with every transposition of :data:`TRANSPOSITIONS` that stays in
+range), the order and alpha. "unigram" is the best order 1, "bigram" the best first-order Markov chain, and
+"markov" the best n-gram overall. The GRU (``GRU_FULL``) is trained once per seed, each run on one thread,
+and its wall-clock seconds are recorded. ``COURSE_FAST=1`` uses ``GRU_FAST`` and a small grid (the same
+code path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from course_lib.applications.music import (
+    GRU_FAST,
+    GRU_FULL,
+    TRANSPOSITIONS,
+    NGramModel,
+    nats_per_note,
+    select_ngram,
+    train_gru,
+)
+from course_lib.config import budget
+from course_lib.data.music import SOPRANO, encode_voice, load_chorale_split
+
+
+def run(seeds: Sequence[int] = (0, 1, 2), progress: bool = True, baselines: bool = True) -> dict:
+    """Fit the baselines (unless ``baselines=False``) and train one GRU per seed; returns every number (see
+    the module docstring)."""
+    split = load_chorale_split(progress=progress)
+    trains = {"original": encode_voice(split.train),
+              "transposed": encode_voice(split.train, transpositions=TRANSPOSITIONS)}
+    val, test = encode_voice(split.val), encode_voice(split.test)
+    result: dict = {"split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+                    "tokens": {"train": int((trains["original"][:, 1:] != -1).sum()),
+                               "test": int((test[:, 1:] != -1).sum())}}
+    if baselines:
+        result.update(_baselines(trains, val, test))
+    recipe = budget(GRU_FULL, GRU_FAST)
+    runs = []
+    for seed in seeds:
+        model, history = train_gru(trains["transposed"], val, SOPRANO, recipe, seed=seed, progress=progress)
+        runs.append({"seed": seed, "val": history.best_val_loss, "test": nats_per_note(model, test),
+                     "steps": history.steps, "best_step": history.best_step, "seconds": history.seconds})
+        if progress:
+            print(f"seed {seed}: test {runs[-1]['test']:.3f} nats per note, {history.seconds:.0f} s", flush=True)
+    if runs:
+        tests = [r["test"] for r in runs]
+        result["gru"] = {"recipe": recipe.__dict__, "runs": runs, "test_mean": statistics.mean(tests),
+                         "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0}
+        if baselines:
+            result["gain_over_markov"] = result["baselines"]["markov"]["test"] - statistics.mean(tests)
+    return result
+
+
+def _baselines(trains: dict, val, test) -> dict:
+    """Unigram, bigram and the best n-gram, each chosen on validation; their test NLLs."""
+    orders = budget((1, 2, 3, 4, 5, 6), (1, 2))
+    alphas = budget((1.0, 3.0, 10.0, 30.0, 100.0, 300.0), (1.0, 10.0))
+    start = time.perf_counter()
+    _, scores = select_ngram(trains, val, SOPRANO.size, orders, alphas)
+    baselines = {}
+    for name, allowed in [("unigram", (1,)), ("bigram", (2,)), ("markov", orders)]:
+        (data, order, alpha), val_nll = min(((k, v) for k, v in scores.items() if k[1] in allowed),
+                                            key=lambda kv: kv[1])
+        model = NGramModel(trains[data], SOPRANO.size, order, alpha)
+        baselines[name] = {"train_set": data, "order": order, "alpha": alpha, "val": val_nll,
+                           "test": nats_per_note(model, test)}
+    return {"baselines": baselines, "baseline_seconds": time.perf_counter() - start}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--skip-baselines", action="store_true", help="train the GRU only")
+    parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
+    args = parser.parse_args(argv)
+    result = run(args.seeds, baselines=not args.skip_baselines)
+    text = json.dumps(result, indent=1, default=str)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
