@@ -46,6 +46,7 @@ from course_lib.models.ar_series import GaussianAR, NeuralAR
 from course_lib.models.char_models import PAD, BigramCounts, CharModel, ContextMLP, NeuralBigram
 from course_lib.models.diffusion import GaussianDiffusion, ResidualMLPDenoiser, log_snr_schedule
 from course_lib.models.flow_matching import FlowMatching
+from course_lib.models.flows import RealNVP
 from course_lib.models.gan import conditional_dcgan, mlp_gan
 from course_lib.models.gru import GRUCharModel
 from course_lib.models.iwae import IWAE
@@ -189,6 +190,7 @@ CASES = [
     Case("FlowMatching", lambda: FlowMatching(_spread(ResidualMLPDenoiser(2, 8, 1), 0.5), 2), "sampler"),
     Case("GAN", lambda: mlp_gan(hidden=8, layers=1), "sampler"),
     Case("GAN-conditional", lambda: conditional_dcgan(channels=8), "sampler", None, _fixed(3)),
+    Case("RealNVP", lambda: _spread(RealNVP(2, num_couplings=3, hidden=8, permutation="linear"), 0.3), "continuous"),
 ]
 
 

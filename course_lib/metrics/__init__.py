@@ -52,6 +52,16 @@ _WHERE: dict[str, str] = {
     "near_copy_threshold": "course_lib.metrics.memorisation",
     "near_copy_share": "course_lib.metrics.memorisation",
     "membership_auc": "course_lib.metrics.memorisation",
+    # chapter 06: dequantisation (flows)
+    "dequantize": "course_lib.metrics.dequantization",
+    "dequantized_nll_bound": "course_lib.metrics.dequantization",
+    "dequantized_bound": "course_lib.metrics.dequantization",
+    "to_unit_cube": "course_lib.metrics.dequantization",
+    "from_unit_cube": "course_lib.metrics.dequantization",
+    "logit_transform": "course_lib.metrics.dequantization",
+    "logit_inverse": "course_lib.metrics.dequantization",
+    "logit_preprocess": "course_lib.metrics.dequantization",
+    "logit_postprocess": "course_lib.metrics.dequantization",
 }
 
 __all__ = ["bits_per_dim", "mean_nll", "log_mean_exp", "importance_weighted_log_likelihood", *_WHERE]
