@@ -31,8 +31,8 @@ Budget: 1,200 generator steps of batch 128 for every row (fast mode: 150 steps, 
 that the whole table, 8 rows x 3 seeds x 2 tasks, should take about 10 minutes of one quiet core (an estimate
 scaled from per-step timings on a loaded machine, not yet measured quietly). That is short for this task: on
 the ring, spectral norm took about 3,000 steps to reach 8/8 modes in seeds 0-2, and 6,000 steps gave 8/8 with
-93 %, 89 % and 89 % high quality. The issue's benchmark (8/8 modes and >= 90 % high quality in 3 of 3 seeds within 60 s) is
-therefore run separately, for the best row, with more steps:
+93 %, 89 % and 89 % high quality. The issue's benchmark (8/8 modes and >= 90 % high quality in 3 of 3
+seeds within 60 s) is therefore run separately, for the best row, with more steps:
 
     python -m course_lib.experiments.gan_stabilisers --seeds 0 1 2 --only spectral_norm --task ring8
         --steps 6000 --out course_lib/experiments/results/gan_benchmark_ring8.jsonl
