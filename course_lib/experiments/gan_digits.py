@@ -6,7 +6,8 @@ Public names: ``Recipe``, ``RECIPES``, ``train_digits_gan``, ``evaluate_digits``
 
 - ``dcgan``: ``course_lib.models.gan.dcgan`` (noise 32 -> 128x2x2 -> 64x4x4 -> 1x8x8, tanh; batch norm in both
   networks), non-saturating loss, Adam lr 2e-4 with betas (0.5, 0.999), batch 64, on split.train mapped to
-  [-1, 1]; an exponential moving average of the weights (``course_lib.train.EMA``) is what samples.
+  [-1, 1], 3,000 steps; the last weights sample. An exponential moving average (``EMA(0.999)``, ``--ema``)
+  scored FD/floor 1.08 on split.val against 1.02 for the last weights (seed 0, one run), so it is off.
 - ``conditional_dcgan``: the same with the class as context (``conditional_dcgan``; context = split.train_labels),
   the recipe of the lecture's "draw a chosen digit" and of chapter 08's augmentation study.
 
@@ -54,7 +55,7 @@ class Recipe:
     batch: int = 64
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    ema: float | None = 0.999  # decay of the weight average that samples; None: the last weights
+    ema: float | None = None  # decay of a weight average to sample from; None: the last weights (chosen on val)
     fast_ema: float = 0.95  # the same average over a fast run's few steps (0.999 would still hold the init)
     channels: int = 128
     noise_dim: int = 32
