@@ -66,6 +66,16 @@ def test_fewer_samples_than_features_gives_a_finite_real_number():
     assert fd == pytest.approx(_eigen_fd(*fit_gaussian(x), *fit_gaussian(y)), rel=1e-3)
 
 
+def test_a_singular_product_where_plain_sqrtm_fails():
+    """Rank 1 against rank 2 in 4-D: scipy's sqrtm of C1 C2 returns inf here; eps * I on the diagonal fixes it."""
+    a = np.array([[-0.5304998246391437], [1.383492575516043], [-0.8484209084381052], [-0.07199494022058665]])
+    b = np.array([[-0.5322123833337432, -0.6988229068349868], [-0.6941325009481764, 0.6297721828226099],
+                  [-0.4398588749437067, 1.985009897439486], [-0.6001927825453756, 1.5915281144467068]])
+    cov1, cov2, zero = a @ a.T, b @ b.T, np.zeros(4)
+    fd = frechet_distance(zero, cov1, zero, cov2)
+    assert np.isfinite(fd) and fd == pytest.approx(_eigen_fd(zero, cov1, zero, cov2), rel=1e-3)
+
+
 def test_rejects_what_is_not_a_covariance():
     with pytest.raises(ValueError, match="imaginary"):
         frechet_distance(np.zeros(2), np.array([[1.0, 0.0], [0.0, -1.0]]), np.zeros(2), np.eye(2))

@@ -277,7 +277,9 @@ class GAN(Model):
                    clip_grad: float | None = None) -> dict[str, float]:
         """``n_critic`` discriminator steps on the real batch (fresh samples each), then one generator step.
 
-        ``batch`` is (x,) or (x, context); samples for a conditional GAN use the batch's own classes.
+        The generator's step scores the samples of the last discriminator step again, with the updated D (as
+        the DCGAN reference code does: one generator pass fewer per step). ``batch`` is (x,) or (x, context);
+        samples for a conditional GAN use the batch's own classes.
         ``clip_grad`` clips each network's gradient norm before its optimiser steps. Returns the numbers to
         log: ``discriminator_loss`` (the last critic step's, penalty included), ``generator_loss``, and
         D's mean output on data and samples (``d_real``, ``d_fake``) or the Wasserstein estimate.
@@ -286,17 +288,18 @@ class GAN(Model):
         real = self.validate(batch[0])
         context = self.validate_context(batch[1] if len(batch) > 1 and self.conditional else None, len(real))
         logs: dict[str, float] = {}
-        for _ in range(self.n_critic):
-            with torch.no_grad():
+        for i in range(self.n_critic):
+            last = i == self.n_critic - 1
+            with torch.set_grad_enabled(last):  # the last samples are kept, with their graph, for G's step
                 fake = self.generate(self._noise(len(real)), context)
-            d_loss, logs = self._d_loss(real, fake, context)
+            d_loss, logs = self._d_loss(real, fake.detach(), context)
             norm = optimizer_step(d_loss, opt_d, clip_grad)
             self.clip_weights()
         logs["discriminator_loss"] = d_loss.item()
         if norm is not None:
             logs["discriminator_grad_norm"] = norm
-        with _frozen(self.discriminator):
-            g_loss = self._g_loss(self.generate(self._noise(len(real)), context), context)
+        with _frozen(self.discriminator):  # G's step: gradients through D to the samples, none for D's weights
+            g_loss = self._g_loss(fake, context)
             norm = optimizer_step(g_loss, opt_g, clip_grad)
         logs["generator_loss"] = g_loss.item()
         if norm is not None:

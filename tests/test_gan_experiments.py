@@ -1,0 +1,91 @@
+"""The chapter 05 experiments: the stabiliser table's command line and records, and the digits recipes'
+scoring (course_lib.experiments.gan_stabilisers, course_lib.experiments.gan_digits)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from course_lib.config import torch_threads
+from course_lib.data import load_digits_split
+from course_lib.experiments import gan_digits, gan_stabilisers
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+def test_run_row_returns_the_record_the_command_writes(tmp_path):
+    record = gan_stabilisers.run_row("spectral_norm", "grid25", seed=1, fast=True)
+    assert record["task"] == "grid25" and record["row"] == "spectral_norm" and record["seed"] == 1
+    assert record["modes"] == 25 and 0 <= record["modes_covered"] <= 25 and 0 <= record["high_quality"] <= 1
+    assert record["steps"] == gan_stabilisers.BUDGET["fast"].steps and record["fast"] and record["seconds"] > 0
+    out = tmp_path / "table.jsonl"
+    gan_stabilisers.main(["--seeds", "1", "--fast", "--only", "spectral_norm", "--task", "grid25",
+                          "--out", str(out)])
+    header, records = gan_stabilisers.read_results(out)
+    assert header["cpu_count"] and header["torch_threads"] == 1 and "--only spectral_norm" in header["command"]
+    assert len(records) == 1
+    assert {k: v for k, v in records[0].items() if k != "seconds"} == {k: v for k, v in record.items()
+                                                                     if k != "seconds"}
+
+
+def test_rows_cover_the_issue_and_unknown_names_are_refused():
+    assert set(gan_stabilisers.ROWS) == {"minimax", "non_saturating", "batch_norm", "spectral_norm", "wgan_clip",
+                                         "wgan_gp", "grad_clip", "ttur"}
+    with pytest.raises(ValueError, match="unknown row"):
+        gan_stabilisers.run_row("dropout", "ring8", fast=True)
+    with pytest.raises(ValueError, match="unknown task"):
+        gan_stabilisers.run_row("ttur", "ring9", fast=True)
+
+
+def test_summarise_counts_seeds_that_meet_the_benchmark():
+    records = [{"task": "ring8", "row": "a", "seed": s, "modes": 8, "modes_covered": m, "high_quality": q,
+                "seconds": 1.0} for s, m, q in [(0, 8, 0.95), (1, 8, 0.85), (2, 7, 0.97)]]
+    (row,) = gan_stabilisers.summarise(records)
+    assert row["all_modes"] == 2 and row["benchmark"] == 1 and row["modes_covered"] == pytest.approx(23 / 3)
+    assert row["high_quality_min"] == 0.85
+
+
+def test_read_results_needs_a_header(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"task": "ring8"}) + "\n")
+    with pytest.raises(ValueError, match="header"):
+        gan_stabilisers.read_results(path)
+
+
+def test_committed_results_hold_every_row_task_and_seed():
+    from pathlib import Path
+
+    path = Path(gan_stabilisers.__file__).parent / "results" / "gan_stabilisers.jsonl"
+    if not path.exists():
+        pytest.skip("the results file has not been computed yet")
+    header, records = gan_stabilisers.read_results(path)
+    assert "--seeds 0 1 2" in header["command"] and not any(r["fast"] for r in records)
+    keys = {(r["task"], r["row"], r["seed"]) for r in records}
+    assert keys == {(t, r, s) for t in gan_stabilisers.TASKS for r in gan_stabilisers.ROWS for s in (0, 1, 2)}
+
+
+def test_evaluate_digits_on_real_images_scores_like_real_images():
+    split = load_digits_split()
+    scores = gan_digits.evaluate_digits(split.val.float(), split)
+    assert 0.5 < scores["fd_over_floor"] < 4  # 350 real images: near the floor (smaller sets score higher)
+    assert scores["precision"] > 0.7 and scores["recall"] > 0.7 and scores["min_class_share"] > 0.05
+    assert scores["near_copies"] < 0.05  # new images of the same distribution are not copies
+    copies = gan_digits.evaluate_digits(split.train[:400].float(), split)
+    assert copies["near_copies"] == 1.0  # the training images themselves are
+    with pytest.raises(ValueError, match="never the training"):
+        gan_digits.evaluate_digits(split.val.float(), split, reference="train")
+
+
+def test_fast_digits_recipe_runs_and_leaves_the_global_stream_alone():
+    state = torch.get_rng_state()
+    model, info = gan_digits.train_digits_gan(recipe="conditional_dcgan", seed=0, fast=True)
+    assert torch.equal(state, torch.get_rng_state())
+    samples, labels = gan_digits.sample_digits(model, 20)
+    assert samples.shape == (20, 64) and samples.min() >= 0 and samples.max() <= 16
+    assert labels.tolist() == [i % 10 for i in range(20)] and info["steps"] == gan_digits.RECIPES["dcgan"].fast_steps
