@@ -25,6 +25,17 @@ from course_lib.metrics.likelihood import (
 
 _WHERE: dict[str, str] = {
     # name -> module, for the modules that import heavier things (torch models, scipy.linalg, sklearn)
+    "roc_auc": "course_lib.metrics.roc",
+    "roc_curve": "course_lib.metrics.roc",
+    "knn_radii": "course_lib.metrics.sample_quality",
+    "precision_recall": "course_lib.metrics.sample_quality",
+    "density_coverage": "course_lib.metrics.sample_quality",
+    "kernel_distance": "course_lib.metrics.sample_quality",
+    "nearest_neighbours": "course_lib.metrics.memorisation",
+    "nearest_distances": "course_lib.metrics.memorisation",
+    "near_copy_threshold": "course_lib.metrics.memorisation",
+    "near_copy_share": "course_lib.metrics.memorisation",
+    "membership_auc": "course_lib.metrics.memorisation",
 }
 
 __all__ = ["bits_per_dim", "mean_nll", "log_mean_exp", "importance_weighted_log_likelihood", *_WHERE]
