@@ -180,3 +180,14 @@ def test_inputs_are_checked_and_torch_is_accepted():
         precision_recall(x, torch.full((5, 4), float("nan")))
     with pytest.raises(ValueError, match="same number of features"):
         kernel_distance(x, torch.randn(30, 3))
+
+
+def test_duplicates_are_at_distance_zero_exactly():
+    # ||a||^2 + ||b||^2 - 2 a.b alone leaves about 1e-8 between a point and its copy
+    rng = np.random.default_rng(12)
+    x = rng.normal(3.0, 1.0, size=(40, 6))
+    x[:5] = x[5:10]
+    assert (knn_radii(x, 1)[:10] == 0.0).all()
+    blocks = np.concatenate([d for _, d in sample_quality.distance_blocks(x, x)])
+    np.testing.assert_allclose(blocks, cdist(x, x), rtol=1e-12, atol=1e-12)
+    assert precision_recall(x[:10], x[:10], k=1) == (1.0, 1.0)

@@ -2,7 +2,8 @@
 
 All functions take features of shape (N, F), numpy or torch (any trailing shape is flattened, so (N, 8, 8)
 digits work in pixel space), and work in float64. Pairwise Euclidean distances are computed in blocks of rows,
-||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, so 5,000 x 5,000 points never hold more than a few tens of MB.
+||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b (near-duplicates exactly), so 5,000 x 5,000 points never hold more than a
+few tens of MB.
 
 - Precision and recall (Kynkaenniemi et al., 2019, arXiv:1904.06991): the real manifold is the union of balls
   around each real point with radius its distance to its k-th nearest other real point; precision is the share
@@ -25,6 +26,8 @@ import numpy as np
 
 # rows per block of a distance matrix: a block holds at most about this many float64 entries (32 MB)
 _BLOCK_ENTRIES = 4_000_000
+# a squared distance below this share of ||a||^2 + ||b||^2 is recomputed exactly (see distance_blocks)
+_CANCELLATION = 1e-8
 
 
 def as_features(x, name: str = "features") -> np.ndarray:
@@ -52,8 +55,18 @@ def distance_blocks(a: np.ndarray, b: np.ndarray) -> Iterator[tuple[int, np.ndar
     rows = max(1, _BLOCK_ENTRIES // max(1, len(b)))
     for start in range(0, len(a), rows):
         block = a[start : start + rows]
-        sq = (block * block).sum(1)[:, None] + b_sq[None, :] - 2.0 * (block @ b.T)  # (rows, M)
-        yield start, np.sqrt(np.maximum(sq, 0.0))
+        block_sq = (block * block).sum(1)
+        sq = block @ b.T  # (rows, M), turned in place into ||a||^2 + ||b||^2 - 2 a.b
+        sq *= -2.0
+        sq += block_sq[:, None]
+        sq += b_sq[None, :]
+        # where the terms nearly cancel (near-duplicates) the expansion loses its digits: a copy would sit at 1e-8
+        # instead of 0. Those few entries are recomputed from the differences.
+        i, j = np.nonzero(sq <= _CANCELLATION * (block_sq.max() + b_sq.max()))
+        if len(i):
+            sq[i, j] = ((block[i] - b[j]) ** 2).sum(1)
+        np.maximum(sq, 0.0, out=sq)
+        yield start, np.sqrt(sq, out=sq)
 
 
 def _check_k(k: int, n: int, name: str) -> None:
