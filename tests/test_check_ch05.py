@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from course_lib.check import ch05
 from course_lib.check.testing import assert_exercise_behaves, exercises_of
+from course_lib.metrics import frechet, toy2d
+from course_lib.models import gan
 
 # ---- the solution notebook's code (solutions/05_gans.ipynb), copied verbatim ----
 
@@ -206,9 +208,34 @@ def test_frechet_cases_make_sqrtm_complex():
     assert all(np.iscomplexobj(scipy.linalg.sqrtm(c.args[1] @ c.args[3])) for c in cases)
 
 
-def test_using_scipys_wasserstein_is_not_a_solution():
-    result = ch05.wasserstein_1d.evaluate(lambda x, y: scipy.stats.wasserstein_distance(x.numpy(), y.numpy()))
+@pytest.mark.parametrize(("exercise", "library"), [
+    (ch05.discriminator_loss, lambda r, f: gan.discriminator_loss(r, f)),
+    (ch05.generator_loss, lambda f, kind: gan.generator_loss(f, kind)),
+    (ch05.modes_covered, lambda s, c, std, share: toy2d.modes_covered(s, c, std, min_share=share)),
+    (ch05.gradient_penalty, lambda critic, real, fake, eps=None: gan.gradient_penalty(
+        critic, real, fake, eps=None if eps is None else eps.view(-1))),
+    (ch05.frechet_distance, lambda m1, c1, m2, c2: frechet.frechet_distance(m1, c1, m2, c2)),
+    (ch05.wasserstein_1d, lambda x, y: scipy.stats.wasserstein_distance(x.numpy(), y.numpy())),
+], ids=["discriminator_loss", "generator_loss", "modes_covered", "gradient_penalty", "frechet_distance",
+        "wasserstein_1d"])
+def test_calling_the_library_is_not_a_solution(exercise, library):
+    result = exercise.evaluate(library)
     assert result.outcome == "incorrect" and "called" in result.message, result.message
+
+
+@pytest.mark.parametrize(("exercise", "library"), [
+    (ch05.discriminator_loss, lambda r, f: gan.discriminator_loss(r.double(), f.double())),
+    (ch05.generator_loss, lambda f, kind: gan.generator_loss(f.double(), kind)),
+    (ch05.modes_covered, lambda s, c, std, share: toy2d.modes_covered(s, c, std, min_share=share)),
+    (ch05.gradient_penalty, lambda critic, real, fake, eps=None: gan.gradient_penalty(
+        critic, real, fake, eps=None if eps is None else eps.view(-1))),
+    (ch05.frechet_distance, lambda m1, c1, m2, c2: frechet.frechet_distance(m1, c1, m2, c2)),
+], ids=["discriminator_loss", "generator_loss", "modes_covered", "gradient_penalty", "frechet_distance"])
+def test_the_references_agree_with_the_library(exercise, library):
+    for case in exercise.cases():
+        want = exercise._run_trusted(exercise.reference, case)
+        got = exercise._run_trusted(library, case)
+        assert exercise.compare(got, want, case) is None, exercise.name
 
 
 # ---- the references are right: against closed forms, autograd and trusted implementations ----

@@ -20,6 +20,9 @@ from torch import nn
 
 from course_lib.check import Case, Exercise, WrongAnswer, compare_values
 from course_lib.check.ch02 import _compare_nan_aware
+from course_lib.metrics import frechet as _frechet
+from course_lib.metrics import toy2d as _toy2d
+from course_lib.models import gan as _gan
 
 
 def _f64(*tensors):
@@ -92,6 +95,7 @@ def _discriminator_loss_cases(rng):
 
 discriminator_loss = Exercise(
     name="discriminator_loss",
+    forbidden=(_gan.discriminator_loss,),
     reference=_discriminator_loss,
     make_cases=_discriminator_loss_cases,
     hint="The discriminator is a classifier with label 1 for data and 0 for samples: its loss is the binary "
@@ -163,6 +167,7 @@ def _generator_loss_cases(rng):
 
 generator_loss = Exercise(
     name="generator_loss",
+    forbidden=(_gan.generator_loss,),
     reference=_generator_loss,
     make_cases=_generator_loss_cases,
     hint="The generator minimises. In the minimax game ('saturating') it minimises E_z[log(1 - D(G(z)))]; in the "
@@ -378,6 +383,7 @@ def _modes_cases(rng):
 
 modes_covered = Exercise(
     name="modes_covered",
+    forbidden=(_toy2d.modes_covered, _toy2d.mode_counts, _toy2d.assign_modes),
     reference=_modes_covered,
     make_cases=_modes_cases,
     hint="Give each sample to its nearest centre, but only if it lies within 3 standard deviations of it (a "
@@ -523,6 +529,7 @@ def _compare_gp(got, expected, case):
 
 gradient_penalty = Exercise(
     name="gradient_penalty",
+    forbidden=(_gan.gradient_penalty,),
     reference=_gradient_penalty,
     make_cases=_gp_cases,
     call=_gp_call,
@@ -628,6 +635,7 @@ def _compare_fd(got, expected, case):
 
 frechet_distance = Exercise(
     name="frechet_distance",
+    forbidden=(_frechet.frechet_distance, _frechet.frechet_distance_features),
     reference=_frechet_distance,
     make_cases=_fd_cases,
     compare=_compare_fd,
