@@ -221,14 +221,15 @@ def _discrete_pair(rng, batch: int, k: int) -> tuple[torch.Tensor, torch.Tensor]
     return torch.as_tensor(p, dtype=torch.float32), torch.as_tensor(q, dtype=torch.float32)
 
 
-def _dstar_cases(rng):
+def _discrete_cases(rng):
+    """Three pairs of (B, K) probability tables (exercises 3 and 4)."""
     return [Case(*_discrete_pair(rng, *_sizes(rng, 3, 9))) for _ in range(3)]
 
 
 optimal_discriminator = Exercise(
     name="optimal_discriminator",
     reference=_optimal_discriminator,
-    make_cases=_dstar_cases,
+    make_cases=_discrete_cases,
     compare=_compare_nan_aware,
     hint="For a fixed generator, maximise the value pointwise: at each x, a log D + b log(1 - D) with "
     "a = p_data(x), b = p_g(x) is largest at D = a / (a + b).",
@@ -285,14 +286,10 @@ def _js_nan_at_zeros(p, q):
     return 0.5 * ((p * torch.log(p / m)).sum(-1) + (q * torch.log(q / m)).sum(-1))
 
 
-def _js_cases(rng):
-    return [Case(*_discrete_pair(rng, *_sizes(rng, 3, 9))) for _ in range(3)]
-
-
 js_divergence = Exercise(
     name="js_divergence",
     reference=_js_divergence,
-    make_cases=_js_cases,
+    make_cases=_discrete_cases,
     compare=_compare_nan_aware,
     hint="JS(p || q) = 1/2 KL(p || m) + 1/2 KL(q || m), with the mixture m = (p + q) / 2, in nats (natural "
     "logarithms), one number per row; a term with p_i = 0 contributes 0.",
