@@ -210,6 +210,8 @@ def test_frechet_reference_is_the_general_formula_on_diagonal_covariances():
     c1, c2 = np.diag(var1), np.diag(var2)
     general = ((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * sqrtm(c1 @ c2).real)
     assert ch07._fd_diagonal(mu1, var1, mu2, var2) == pytest.approx(general, rel=1e-10)
+    assert ch07._fd_diagonal(mu1, var1, mu2, var2) == pytest.approx(metrics.frechet_distance(mu1, c1, mu2, c2),
+                                                                    rel=1e-8)
 
 
 def test_mixture_reference_is_the_mixture_density_and_within_its_bound():
@@ -220,3 +222,39 @@ def test_mixture_reference_is_the_mixture_density_and_within_its_bound():
     assert torch.allclose(nll, -((1 - w) * p_model + w * p_noise).double().log())
     bound = -p_model.log().double() - math.log(1 - w)  # the mixture loses at most log(1 / (1 - w)) nats
     assert (nll <= bound + 1e-12).all()
+
+
+def _sklearn_auc(scores_members, scores_non_members):
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.r_[np.ones(len(scores_members)), np.zeros(len(scores_non_members))]
+    return roc_auc_score(labels, torch.cat([scores_members, scores_non_members]).numpy())
+
+
+@pytest.mark.parametrize(("exercise", "library"), [
+    (ch07.knn_radii, lambda features, k: torch.as_tensor(metrics.knn_radii(features, k))),
+    (ch07.precision_recall, lambda real, fake, k: metrics.precision_recall(real, fake, k)),
+    (ch07.kernel_distance, lambda x, y: metrics.kernel_distance(x, y, subsets=1, subset_size=None)[0]),
+    (ch07.membership_auc, lambda members, others: metrics.membership_auc(members, others)),
+    (ch07.membership_auc, lambda members, others: metrics.roc_auc(others, members)),
+    (ch07.membership_auc, _sklearn_auc),
+    (ch07.near_copy_share, lambda samples, train, test, q: metrics.near_copy_share(samples, train, test, q)),
+    (ch07.frechet_distance_diagonal, lambda mu1, var1, mu2, var2: metrics.frechet_distance(
+        mu1.numpy(), np.diag(var1.numpy()), mu2.numpy(), np.diag(var2.numpy()))),
+], ids=["knn_radii", "precision_recall", "kernel_distance", "membership_auc", "roc_auc", "sklearn_auc",
+        "near_copy_share", "frechet_distance"])
+def test_calling_the_library_is_not_a_solution(exercise, library):
+    result = exercise.evaluate(library)
+    assert result.outcome == "incorrect" and "called" in result.message, result.message
+
+
+def test_sklearn_helpers_are_not_forbidden():
+    # roc_auc_score's inner function is watched, not sklearn's shared parameter-validation wrapper
+    from sklearn.metrics import pairwise_distances
+
+    def knn_radii_sklearn(features, k):
+        dist = torch.as_tensor(pairwise_distances(features.numpy()))
+        dist.fill_diagonal_(float("inf"))
+        return dist.sort(dim=1).values[:, k - 1]
+
+    assert ch07.knn_radii.evaluate(knn_radii_sklearn).passed

@@ -191,3 +191,48 @@ def test_duplicates_are_at_distance_zero_exactly():
     blocks = np.concatenate([d for _, d in sample_quality.distance_blocks(x, x)])
     np.testing.assert_allclose(blocks, cdist(x, x), rtol=1e-12, atol=1e-12)
     assert precision_recall(x[:10], x[:10], k=1) == (1.0, 1.0)
+
+
+def test_5000_points_stay_within_memory():
+    import tracemalloc
+
+    x = np.random.default_rng(13).normal(size=(5000, 8))
+    tracemalloc.start()
+    try:
+        knn_radii(x, 3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 120e6  # the full 5,000 x 5,000 float64 matrix alone is 200 MB
+
+
+def test_kid_matches_torchmetrics_with_the_course_feature_extractor_on_digits():
+    # the digits classifier's architecture as torchmetrics' feature module (seeded, untrained: the formula is
+    # what is compared, and training it would cost seconds); torchmetrics works in the module's float32
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from course_lib.data import load_digits_split
+    from course_lib.metrics.features import DigitsClassifier
+
+    class Features(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.classifier = DigitsClassifier()
+
+        def forward(self, x):
+            return self.classifier.features(x)
+
+    split = load_digits_split()
+    extractor = Features().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        metric = KernelInceptionDistance(feature=extractor, subsets=1, subset_size=300)
+    with torch.no_grad():
+        metric.update(split.train[:300], real=True)
+        metric.update(16 - split.test[:300], real=False)  # inverted digits: far from the real ones
+        want_mean, _ = metric.compute()
+        real, fake = extractor(split.train[:300]), extractor(16 - split.test[:300])
+    mean, _ = kernel_distance(real, fake, subsets=1, subset_size=None)
+    assert mean > 1e-3
+    assert mean == pytest.approx(float(want_mean), rel=1e-3)

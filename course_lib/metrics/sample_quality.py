@@ -96,12 +96,22 @@ def knn_radii(features, k: int) -> np.ndarray:
     return radii
 
 
-def _inside_counts(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """(len(points),) number of balls (centres[i], radii[i]) that contain each point."""
-    counts = np.empty(len(points), dtype=np.int64)
-    for start, dist in distance_blocks(points, centres):
-        counts[start : start + len(dist)] = (dist <= radii[None, :]).sum(1)
-    return counts
+def _ball_statistics(real: np.ndarray, fake: np.ndarray, r_real: np.ndarray, r_fake: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the (fake, real) distances, a block of fake rows at a time.
+
+    Returns (for each fake point) the number of real balls holding it, (for each real point) whether some fake
+    ball holds it (all False without ``r_fake``), and each real point's distance to its nearest fake point.
+    """
+    in_real_balls = np.empty(len(fake), dtype=np.int64)
+    in_fake_ball = np.zeros(len(real), dtype=bool)
+    nearest_fake = np.full(len(real), np.inf)
+    for start, dist in distance_blocks(fake, real):  # dist[j, i] = ||fake[start + j] - real[i]||
+        in_real_balls[start : start + len(dist)] = (dist <= r_real[None, :]).sum(1)
+        if r_fake is not None:
+            in_fake_ball |= (dist <= r_fake[start : start + len(dist), None]).any(0)
+        np.minimum(nearest_fake, dist.min(0), out=nearest_fake)
+    return in_real_balls, in_fake_ball, nearest_fake
 
 
 def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
@@ -117,9 +127,8 @@ def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
     real, fake = as_features(real, "real"), as_features(fake, "fake")
     _check_k(k, len(real), "real")
     _check_k(k, len(fake), "fake")
-    precision = (_inside_counts(fake, real, knn_radii(real, k)) > 0).mean()
-    recall = (_inside_counts(real, fake, knn_radii(fake, k)) > 0).mean()
-    return float(precision), float(recall)
+    in_real_balls, in_fake_ball, _ = _ball_statistics(real, fake, knn_radii(real, k), knn_radii(fake, k))
+    return float((in_real_balls > 0).mean()), float(in_fake_ball.mean())
 
 
 def density_coverage(real, fake, k: int = 3) -> tuple[float, float]:
@@ -133,12 +142,8 @@ def density_coverage(real, fake, k: int = 3) -> tuple[float, float]:
     real, fake = as_features(real, "real"), as_features(fake, "fake")
     _check_k(k, len(real), "real")
     radii = knn_radii(real, k)
-    density = _inside_counts(fake, real, radii).mean() / k
-    nearest_fake = np.empty(len(real))
-    for start, dist in distance_blocks(real, fake):
-        nearest_fake[start : start + len(dist)] = dist.min(1)
-    coverage = (nearest_fake <= radii).mean()
-    return float(density), float(coverage)
+    in_real_balls, _, nearest_fake = _ball_statistics(real, fake, radii, None)
+    return float(in_real_balls.mean() / k), float((nearest_fake <= radii).mean())
 
 
 def _polynomial_kernel(a: np.ndarray, b: np.ndarray, degree: int, gamma: float, coef: float) -> np.ndarray:
