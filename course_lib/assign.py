@@ -47,8 +47,7 @@ CHECK_CALL = re.compile(r"^[^#\n]*?\bcheck\.ch(\d\d)\.(\w+)\(\s*(\w+)\s*[,)]", r
 NBGRADER_CONFIG = """\
 # nbgrader's settings for the course (written by python -m course_lib.assign --nbgrader)
 c = get_config()  # noqa: F821
-c.CourseDirectory.root = {root!r}
-c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+c.ClearSolutions.code_stub = {{"python": {stub!r}}}  # the stub of exercises/
 c.Execute.timeout = {timeout}  # seconds per cell; a lecture-sized training cell in full mode needs minutes
 """
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
@@ -206,7 +205,7 @@ def export_nbgrader(solutions: Path, course: Path, chapters: list[str] | None = 
         print(f"wrote {target}")
     if not written:
         raise AssignError(f"no solution notebooks NN_*.ipynb in {solutions} for chapters {chapters}")
-    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course), timeout=timeout))
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(stub="\n".join(STUB), timeout=timeout))
     return written
 
 
