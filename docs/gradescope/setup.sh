@@ -10,3 +10,5 @@ python3 -m venv /opt/course
 cd /autograder/source
 /opt/course/bin/python -m pip install -r requirements.txt
 ln -sf /opt/course/bin/python /usr/local/bin/course-python
+# the grader runs each kernel under an unused uid: it must be able to read Python and the course
+chmod -R a+rX /opt/course /autograder/source
