@@ -11,4 +11,4 @@ cd /autograder/source
 /opt/course/bin/python -m pip install -r requirements.txt
 ln -sf /opt/course/bin/python /usr/local/bin/course-python
 # the grader runs each kernel under an unused uid: it must be able to read Python and the course
-chmod -R a+rX /opt/course /autograder/source
+chmod a+x /autograder && chmod -R a+rX /opt/course /autograder/source
