@@ -85,10 +85,13 @@ def test_autograde_gives_the_correct_notebook_every_point_and_the_blank_one_none
         for kind, student in STUDENTS.items():
             notebook = gradebook.find_submission_notebook(chapter, chapter, student)
             scores[kind] = {grade.name: (grade.auto_score, grade.max_score) for grade in notebook.grades}
+    source = nbformat.read(course / "source" / chapter / f"{chapter}.ipynb", as_version=4)
+    tested = {c.metadata["nbgrader"]["grade_id"]: assign._checked_exercises(c.source) for c in source.cells
+              if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    assert set(tested) == set(scores["correct"]) == set(scores["blank"])
     exercises = [e.name for e in exercises_of_chapter(chapter[:2])]
-    graded = [name.removeprefix("check_") for name in scores["correct"]]
-    assert sorted("_".join(graded).split("_")) == sorted("_".join(exercises).split("_")), "one test per exercise"
-    assert sum(maximum for _, maximum in scores["correct"].values()) == len(exercises)
+    assert sorted(n for names in tested.values() for n in names) == sorted(exercises), "each exercise tested once"
+    assert all(scores["correct"][grade_id][1] == len(names) for grade_id, names in tested.items()), "a point each"
     assert {name: score for name, (score, _) in scores["correct"].items()} == \
            {name: maximum for name, (_, maximum) in scores["correct"].items()}, "a correct answer lost points"
     assert all(score == 0 for score, _ in scores["blank"].values()), f"a blank answer earned points: {scores['blank']}"
