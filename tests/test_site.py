@@ -1,7 +1,7 @@
 """The course site, built from the repository into a temporary folder by the README's command.
 
-Every chapter present (``notebooks/NN_*.ipynb``, so chapters added later are covered) has its lecture page,
-and its exercise and solution pages where those notebooks exist; every page holds its notebook's figures as
+Every notebook ``notebooks/NN_*.ipynb``, ``exercises/NN_*.ipynb`` and ``solutions/NN_*.ipynb`` present (so
+chapters added later are covered) has its page; every page holds its notebook's figures as
 PNG images and its math as TeX that the bundled MathJax typesets; no internal link or anchor is broken and no
 page fetches anything from the network. With Chromium, two pages are opened headless: MathJax typesets them
 without an error, and their screenshots go to the test's folder (and to $COURSE_SCREENSHOT_DIR when set).
@@ -26,8 +26,7 @@ from course_lib.site import links, pages
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-SOURCES = [f"{part}/{lecture.name}" for lecture in LECTURES for part in pages.PARTS
-           if (ROOT / part / lecture.name).exists()]
+SOURCES = [page.source for page in pages.discover(ROOT) if page.chapter]  # NN_*.ipynb of every part
 # TeX in markdown: $$...$$ (may span lines) or $...$ within a line
 MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$", re.DOTALL)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

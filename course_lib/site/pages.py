@@ -1,9 +1,10 @@
 """The pages of the course site: which files become pages, their titles, and the table of contents.
 
-The home page is the README (its syllabus with the rest); then, chapter by chapter, the lecture
-``notebooks/NN_*.ipynb`` and, where they exist, ``exercises/NN_*.ipynb`` and ``solutions/NN_*.ipynb``; then every
-``docs/*.md`` guide. A page keeps its source's folder: ``notebooks/01_x.ipynb`` becomes ``notebooks/01_x.html``,
-so relative links between sources stay relative links between pages.
+The home page is the README (its syllabus with the rest); then, chapter by chapter, those of the lecture
+``notebooks/NN_*.ipynb``, the exercises ``exercises/NN_*.ipynb`` and the solutions ``solutions/NN_*.ipynb`` that
+exist (a chapter whose lecture is still to come has its exercise pages); then every ``docs/*.md`` guide. A page
+keeps its source's folder: ``notebooks/01_x.ipynb`` becomes ``notebooks/01_x.html``, so relative links between
+sources stay relative links between pages.
 """
 
 from __future__ import annotations
@@ -67,16 +68,15 @@ def discover(root: Path) -> list[Page]:
     if not readme.exists():
         raise FileNotFoundError(f"{readme} is missing: the site's home page is the course's README")
     pages = [Page("README.md", "index.html", _first_heading(readme.read_text(encoding="utf-8")) or "Home", "home")]
-    lectures = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    if not lectures:
-        raise FileNotFoundError(f"no lectures notebooks/NN_*.ipynb under {root}")
-    for lecture in lectures:
-        chapter = lecture.name[:2]
+    chapters = sorted({path.name for part in PARTS for path in (root / part).glob("[0-9][0-9]_*.ipynb")})
+    if not chapters:
+        raise FileNotFoundError(f"no notebooks NN_*.ipynb in {', '.join(PARTS)} under {root}")
+    for name in chapters:
+        stem = name.removesuffix(".ipynb")
         for part in PARTS:
-            path = root / part / lecture.name
+            path = root / part / name
             if path.exists():
-                pages.append(Page(f"{part}/{lecture.name}", f"{part}/{lecture.stem}.html", notebook_title(path),
-                                  part, chapter))
+                pages.append(Page(f"{part}/{name}", f"{part}/{stem}.html", notebook_title(path), part, name[:2]))
     for guide in sorted((root / "docs").glob("*.md")):
         title = _first_heading(guide.read_text(encoding="utf-8")) or guide.stem
         pages.append(Page(f"docs/{guide.name}", f"docs/{guide.stem}.html", title, "guide"))
@@ -94,14 +94,14 @@ def navigation(pages: list[Page], current: Page) -> str:
     out = [f'<nav class="site-nav" aria-label="Table of contents">'
            f'<a class="site-title" href="{current.href(home)}">{html.escape(home.title)}</a>',
            "<h2>Chapters</h2><ol>"]
-    by_chapter: dict[str, dict[str, Page]] = {}
+    by_chapter: dict[str, list[Page]] = {}
     for page in pages:
         if page.chapter:
-            by_chapter.setdefault(page.chapter, {})[page.kind] = page
+            by_chapter.setdefault(page.chapter, []).append(page)
     for chapter, parts in by_chapter.items():
-        lecture = parts["notebooks"]
-        others = " · ".join(link(parts[p], PART_LABEL[p]) for p in PARTS[1:] if p in parts)
-        out.append(f'<li><span class="number">{chapter}</span>{link(lecture, lecture.title)}'
+        first, rest = parts[0], parts[1:]  # the lecture when there is one
+        others = " · ".join(link(page, PART_LABEL[page.kind]) for page in rest)
+        out.append(f'<li><span class="number">{chapter}</span>{link(first, first.title)}'
                    f'<span class="parts">{others}</span></li>')
     out.append("</ol>")
     guides = [p for p in pages if p.kind == "guide"]
