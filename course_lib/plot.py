@@ -133,6 +133,25 @@ def density_2d(
     return ax
 
 
+def _validation_epochs(history: object, n_val: int, n_epochs: int) -> np.ndarray:
+    """Where each validation was taken, in epochs: from ``val_steps`` when the history has them."""
+    val_steps = list(getattr(history, "val_steps", []) or [])
+    steps = getattr(history, "steps", 0) or 0
+    if len(val_steps) == n_val and steps and n_epochs:
+        return np.asarray(val_steps, dtype=float) * n_epochs / steps
+    return np.arange(1, n_val + 1, dtype=float)
+
+
+def _best_validation_index(history: object, n_val: int) -> int | None:
+    """Index into ``val_loss`` of the best validation (``best_step`` first, else ``best_epoch``)."""
+    val_steps = list(getattr(history, "val_steps", []) or [])
+    best_step = getattr(history, "best_step", None)
+    if best_step is not None and best_step in val_steps:
+        return val_steps.index(best_step)
+    best = getattr(history, "best_epoch", None)
+    return best if best is not None and 0 <= best < n_val else None
+
+
 def training_curves(
     history: object,
     ax: Axes | None = None,
@@ -141,7 +160,12 @@ def training_curves(
     ylabel: str = "loss",
     logy: bool = False,
 ) -> Axes:
-    """Training (solid) and validation (dashed) loss per epoch from a ``train.History``; marks the best epoch."""
+    """Training (solid) and validation (dashed) loss from a ``train.History``; marks the best validation.
+
+    The x axis counts epochs. A validation taken every ``eval_every`` steps sits at its own step, converted to
+    (fractional) epochs with the history's steps per epoch, so several validations per epoch, or one every few
+    epochs, land where they were measured.
+    """
     train_loss: Sequence[float] = getattr(history, "train_loss", [])
     val_loss: Sequence[float] = getattr(history, "val_loss", [])
     ax = _new_ax(ax, figsize=(6, 3.5))
@@ -149,10 +173,11 @@ def training_curves(
     epochs = np.arange(1, len(train_loss) + 1)
     (line,) = ax.plot(epochs, train_loss, label=f"{prefix}train")
     if len(val_loss):
-        ax.plot(np.arange(1, len(val_loss) + 1), val_loss, "--", color=line.get_color(), label=f"{prefix}validation")
-        best = getattr(history, "best_epoch", None)
+        val_x = _validation_epochs(history, len(val_loss), len(train_loss))
+        ax.plot(val_x, val_loss, "--", color=line.get_color(), label=f"{prefix}validation")
+        best = _best_validation_index(history, len(val_loss))
         if best is not None:
-            ax.plot(best + 1, val_loss[best], "o", color=line.get_color())
+            ax.plot(val_x[best], val_loss[best], "o", color=line.get_color())
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")

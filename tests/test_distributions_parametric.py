@@ -3,6 +3,7 @@ EM never decreases the training log-likelihood."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -174,3 +175,31 @@ def test_em_widget_moves_through_iterations():
     slider(widget, "iteration").value = 6
     assert widget.result.iteration == 6 and widget.result.log_likelihood == pytest.approx(ll[6])
     assert len(draw_em_iterations(x, snaps, [0, 3, 6]).axes) >= 3
+
+
+def test_gaussian_mixture_e_and_m_steps_match_a_direct_computation():
+    """One EM step against the textbook formulas, written with scipy and explicit loops over components."""
+    from scipy.stats import multivariate_normal
+
+    from course_lib.distributions import GaussianMixture
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 2)) + rng.integers(0, 2, size=(40, 1)) * 3.0
+    weights = np.array([0.3, 0.7])
+    means = np.array([[0.0, 0.0], [3.0, 3.0]])
+    covs = np.array([[[1.0, 0.2], [0.2, 0.8]], [[1.5, -0.3], [-0.3, 1.0]]])
+    gmm = GaussianMixture(torch.tensor(weights), torch.tensor(means), torch.tensor(covs))
+
+    joint = np.stack([weights[k] * multivariate_normal(means[k], covs[k]).pdf(x) for k in range(2)], axis=1)
+    expected_r = joint / joint.sum(1, keepdims=True)
+    log_r = gmm.e_step(torch.tensor(x))
+    np.testing.assert_allclose(log_r.exp().numpy(), expected_r, rtol=1e-10)
+
+    gmm.m_step(torch.tensor(x), log_r.exp(), reg=0.0)
+    for k in range(2):
+        r = expected_r[:, k]
+        mu = (r[:, None] * x).sum(0) / r.sum()
+        cov = sum(r[n] * np.outer(x[n] - mu, x[n] - mu) for n in range(len(x))) / r.sum()
+        np.testing.assert_allclose(gmm.weights[k].item(), r.sum() / len(x), rtol=1e-9)
+        np.testing.assert_allclose(gmm.means[k].numpy(), mu, rtol=1e-9)
+        np.testing.assert_allclose(gmm.covariances[k].numpy(), cov, rtol=1e-8, atol=1e-12)

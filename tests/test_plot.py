@@ -34,3 +34,14 @@ def test_training_curves_marks_the_best_epoch():
     ax = plot.training_curves(history)
     assert len(ax.lines) == 3
     plt.close("all")
+
+
+def test_training_curves_places_validations_at_their_steps():
+    # 4 epochs of 10 steps, validated every 20 steps: the validations belong at epochs 2 and 4, not 1 and 2
+    history = History(train_loss=[4.0, 3.0, 2.0, 1.0], val_loss=[3.0, 2.5], val_steps=[20, 40], steps=40,
+                      best_epoch=3, best_step=40)
+    ax = plot.training_curves(history)
+    train, val, best = ax.lines
+    assert list(val.get_xdata()) == [2.0, 4.0]
+    assert (best.get_xdata()[0], best.get_ydata()[0]) == (4.0, 2.5)
+    plt.close("all")

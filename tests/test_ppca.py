@@ -71,7 +71,7 @@ def test_posterior_is_bayes_rule():
 
 def test_dequantised_bound_is_above_the_exact_discrete_nll():
     """D = 2, 4 levels: the exact P(x) integrates the density over the cell [x, x + 1) / 4, on a fine grid."""
-    from course_lib.models.ppca import dequantize, dequantized_nll_bound
+    from course_lib.metrics.dequantization import dequantize, dequantized_nll_bound
 
     gen = torch.Generator().manual_seed(0)
     levels = 4

@@ -33,7 +33,8 @@ from course_lib.config import torch_threads
 from course_lib.data import NUM_LEVELS, DigitsSplit
 from course_lib.leaderboard import LadderResult, register
 from course_lib.metrics import importance_weighted_log_likelihood
-from course_lib.models.ppca import PPCA, dequantize, dequantized_nll_bound
+from course_lib.metrics.dequantization import dequantize, dequantized_nll_bound
+from course_lib.models.ppca import PPCA
 from course_lib.models.vae import VAE
 from course_lib.nn import count_parameters
 from course_lib.train import KLWarmup, fit

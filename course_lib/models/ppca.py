@@ -6,7 +6,8 @@ eigenvalues l_1 >= ... >= l_D and eigenvectors U of the (1/N) sample covariance,
 sigma^2 = mean of the discarded eigenvalues l_{q+1..D}, W = U_q (L_q - sigma^2 I)^{1/2} (up to a rotation).
 The posterior is q(z | x) = N(M^{-1} W^T (x - mu), sigma^2 M^{-1}) with M = W^T W + sigma^2 I_q.
 
-Everything is computed in float64; ``log_prob`` is the exact log-density in nats.
+Everything is computed in float64; ``log_prob`` is the exact log-density in nats. ``dequantize`` and
+``dequantized_nll_bound`` live in :mod:`course_lib.metrics.dequantization` (still importable from here).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import torch
 from torch import Tensor
 
+from course_lib.metrics.dequantization import dequantize, dequantized_nll_bound  # noqa: F401 (moved; re-exported)
 from course_lib.models.base import DensityModel
 
 
@@ -87,20 +89,3 @@ class PPCA(DensityModel):
         z = torch.randn(n, self.latent_dim, generator=generator, dtype=torch.float64, device=self.w.device)
         eps = torch.randn(n, self.event_shape[0], generator=generator, dtype=torch.float64, device=self.w.device)
         return z @ self.w.T + self.mu + self.sigma2.sqrt() * eps
-
-
-def dequantize(x: Tensor, num_levels: int, copies: int = 1, seed: int = 0) -> Tensor:
-    """Integer levels (N, D) in 0..num_levels-1 -> (copies * N, D) float64 points (x + u) / num_levels, u ~ U[0, 1)."""
-    gen = torch.Generator().manual_seed(seed)
-    x = x.double().repeat(copies, 1)
-    return (x + torch.rand(x.shape, generator=gen, dtype=torch.float64)) / num_levels
-
-
-def dequantized_nll_bound(model: PPCA, x: Tensor, num_levels: int, copies: int = 8, seed: int = 1) -> float:
-    """Upper bound on the discrete NLL of integer images x (N, D), nats per image, from a density on [0, 1)^D.
-
-    P(x) = int_{[0,1)^D} p_v((x + u) / L) L^-D du >= exp(E_u log p_v((x + u) / L)) L^-D (Jensen), so
-    -log P(x) <= -E_u log p_v((x + u) / L) + D log L, estimated with ``copies`` draws of u per image.
-    """
-    d = x.shape[1]
-    return -model.log_prob(dequantize(x, num_levels, copies, seed)).mean().item() + d * math.log(num_levels)
