@@ -3,7 +3,11 @@
 Usage::
 
     python -m course_lib.grade submissions/ --csv grades.csv --json grades.jsonl [--chapter NN]
-        [--time-limit S] [--memory-limit MB] [--jobs N]
+        [--time-limit S] [--memory-limit MB] [--jobs N] [--gradescope DIR]
+
+``--gradescope DIR`` also writes ``DIR/results.json`` in Gradescope's autograder format, one test per exercise
+(:mod:`course_lib.grading.gradescope`); Gradescope grades one submission per run, so the folder is one
+student's. A line per notebook goes to stderr as it is graded.
 
 ``submissions/`` holds ``alice.ipynb``, ``bob.ipynb`` ... or ``alice/01_data_distributions.ipynb`` ...; the
 student's name is the path relative to the folder, without ``.ipynb``. The chapter defaults to the two-digit
@@ -46,6 +50,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import itertools
 import json
 import os
 import pwd
@@ -55,12 +60,14 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from course_lib.grading import processes
+from course_lib.grading.gradescope import write_results
 from course_lib.grading.kernel import Limits
 from course_lib.grading.report import Row, write_csv, write_jsonl
 from course_lib.grading.supervisor import Job
@@ -200,6 +207,7 @@ def grade_folder(folder: Path, chapter: str | None = None, *, limits: Limits | N
     for uid in uids or [None] * jobs:
         slots.put(_Supervisor(uid))
     budget = 3 * (limits.startup + limits.time_limit + limits.grace + 20 * limits.runner_time) + 120
+    finished, lock = itertools.count(1), threading.Lock()
 
     def grade_one(submission: Submission) -> Row:
         if submission.data is None:
@@ -214,7 +222,9 @@ def grade_folder(folder: Path, chapter: str | None = None, *, limits: Limits | N
             row = supervisor.grade(job, budget)
         finally:
             slots.put(supervisor)
-        print(f"{row.status:>11}  {row.score}/{len(row.outcomes)}  {submission.student}", file=sys.stderr)
+        with lock:
+            print(f"[{next(finished)}/{len(submissions)}] {row.status:>11}  {row.score}/{len(row.outcomes)}  "
+                  f"{submission.student}  ({row.seconds:.0f} s)", file=sys.stderr, flush=True)
         return row
 
     try:
@@ -250,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapter", help="two-digit chapter, e.g. 01 (default: from each file name)")
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"))
     parser.add_argument("--json", type=Path, help="also write one JSON object per line")
+    parser.add_argument("--gradescope", type=Path, metavar="DIR",
+                        help="also write DIR/results.json for Gradescope's autograder (one submission's folder)")
     parser.add_argument("--time-limit", type=float, default=300.0, help="wall-clock seconds for a notebook's cells")
     parser.add_argument("--memory-limit", type=int, default=Limits.memory_mb,
                         help="address space of a kernel in MB (0: no limit)")
@@ -266,10 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     processes.become_subreaper()  # a supervisor that dies still leaves its orphans with us
     limits = Limits(time_limit=args.time_limit, memory_mb=args.memory_limit or None, runner_time=args.runner_time)
     outputs = [p.resolve().parent for p in (args.csv, args.json) if p is not None]
+    if args.gradescope is not None:
+        args.gradescope.mkdir(parents=True, exist_ok=True)
+        outputs.append(args.gradescope.resolve())
     start = time.perf_counter()
     rows = grade_folder(args.folder, args.chapter, limits=limits, jobs=args.jobs, fast=not args.full,
                         drop=None if not args.no_drop else False, hide=outputs)
     processes.kill_tree(None)
+    if args.gradescope is not None:
+        write_results(rows, args.gradescope)  # also when there is no notebook: Gradescope shows why
     if not rows:
         print(f"no notebooks found under {args.folder}", file=sys.stderr)
         return 1

@@ -1,9 +1,14 @@
+import copy
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_lib import assign
+from course_lib.check import exercises_of_chapter
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SOLUTION_CELL = '''def double(x):
     """Twice x."""
@@ -80,3 +85,61 @@ def test_markers_in_markdown_and_stale_exercises_are_reported(tmp_path: Path):
     (exercises / "99_old.ipynb").write_text("{}")
     problems = assign.build(solutions, exercises)
     assert any("cell 0" in p for p in problems) and any("99_old" in p for p in problems)
+
+
+def test_a_check_raises_only_under_nbgrader_and_only_for_the_notebooks_answer(monkeypatch):
+    import math
+
+    import torch
+
+    from course_lib.check import ch00
+
+    def blank(x, mu, sigma):
+        raise NotImplementedError()
+
+    def forgot_the_log(x, mu, sigma):
+        return torch.distributions.Normal(mu, sigma).log_prob(x).exp()
+
+    def right(x, mu, sigma):
+        return -0.5 * ((x - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "normal_log_prob", blank, raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    ch00.normal_log_prob(blank)  # outside nbgrader: shown, never raised
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(AssertionError, match="not attempted"):
+        ch00.normal_log_prob(blank)
+    ch00.normal_log_prob(forgot_the_log)  # a demonstration on another function than the answer: no raise
+    monkeypatch.setattr(main, "normal_log_prob", forgot_the_log)
+    with pytest.raises(AssertionError, match="incorrect"):
+        ch00.normal_log_prob(forgot_the_log)
+    monkeypatch.setattr(main, "normal_log_prob", right)
+    ch00.normal_log_prob(right)  # a correct answer never raises
+
+
+def test_the_nbgrader_metadata_marks_answers_and_tests(tmp_path: Path):
+    name = "00_welcome.ipynb"
+    notebook = nbformat.read(ROOT / "solutions" / name, as_version=4)
+    marked = assign.nbgrader_notebook(notebook, name)
+    kinds = [(c.metadata["nbgrader"]["solution"], c.metadata["nbgrader"]["grade"])
+             for c in marked.cells if "nbgrader" in c.get("metadata", {})]
+    assert (True, False) in kinds and (False, True) in kinds and (True, True) not in kinds
+    for cell in marked.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta and meta["grade"]:
+            assert meta["locked"] and meta["points"] >= 1 and "### BEGIN SOLUTION" not in cell.source
+    # a notebook that lost the check of one exercise cannot be graded: said, not silently skipped
+    first = exercises_of_chapter("00")[0].name
+    untested = copy.deepcopy(notebook)
+    untested.cells = [c for c in notebook.cells
+                      if not (c.cell_type == "code" and first in assign._checked_exercises(c.source))]
+    with pytest.raises(assign.AssignError, match=f"{first}.*could not grade"):
+        assign.nbgrader_notebook(untested, name)
+    # the export: source/<stem>/<stem>.ipynb and nbgrader's config with the course's stub
+    assert assign.main(["--nbgrader", str(tmp_path / "course"), "--chapter", "00"]) == 0
+    exported = nbformat.read(tmp_path / "course" / "source" / "00_welcome" / "00_welcome.ipynb", as_version=4)
+    assert [c.get("metadata", {}).get("nbgrader") for c in exported.cells] == \
+           [c.get("metadata", {}).get("nbgrader") for c in marked.cells]
+    config = (tmp_path / "course" / "nbgrader_config.py").read_text()
+    assert repr("\n".join(assign.STUB)) in config and "c.Execute.timeout" in config

@@ -14,6 +14,7 @@ shows the result.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import sys
 import time
@@ -304,8 +305,22 @@ class Exercise:
         return result
 
     def __call__(self, student: Any, hint: int = 1) -> None:
-        """Check ``student`` and show the outcome (HTML in Jupyter, text elsewhere)."""
-        show(self.evaluate(student, hint=hint))
+        """Check ``student`` and show the outcome (HTML in Jupyter, text elsewhere).
+
+        Under nbgrader (``NBGRADER_EXECUTION`` set), the check of the notebook's own answer (the object bound to
+        the exercise's name) raises ``AssertionError`` when it is not correct, so nbgrader's test cell scores
+        zero; a check of any other function, and every check outside nbgrader, never raises.
+        """
+        result = self.evaluate(student, hint=hint)
+        show(result)
+        if not result.passed and os.environ.get("NBGRADER_EXECUTION") and _is_the_answer(self.name, student):
+            raise AssertionError(f"{self.name}: {result.outcome.replace('_', ' ')}. {result.message}")
+
+
+def _is_the_answer(name: str, student: Any) -> bool:
+    """True when ``student`` is what the notebook's namespace binds to ``name`` (the answer nbgrader grades)."""
+    main = sys.modules.get("__main__")
+    return student is not None and getattr(main, name, None) is student
 
 
 def _check_failed(error: BaseException) -> str:
