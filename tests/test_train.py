@@ -349,3 +349,15 @@ def test_a_non_finite_number_from_a_custom_train_step_stops_training():
     with pytest.raises(FloatingPointError, match=r"loss = inf at step 1 \(epoch 1\).*lr=0.1"):
         fit(model, torch.randn(10, 1), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
             progress=False)
+
+
+def test_logged_extras_of_a_loss_dict_are_detached_without_a_warning():
+    import warnings
+
+    from course_lib.models.base import scalar_loss
+
+    w = torch.ones(1, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when a tensor that requires grad is turned into a float
+        loss, logs = scalar_loss({"loss": (w * 2).sum(), "term": (w * 3).sum()})
+    assert logs == {"loss": 2.0, "term": 3.0} and loss.requires_grad

@@ -44,7 +44,8 @@ def scalar_loss(output: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str
                          f"got {type(loss).__name__} {tuple(getattr(loss, 'shape', ()))}: average over the batch")
     logs = {"loss": loss.item()}
     if isinstance(output, Mapping):
-        logs.update({k: float(v) for k, v in output.items() if k != "loss" and _is_number(v)})
+        logs.update({k: float(v.detach() if isinstance(v, Tensor) else v)  # logged, not differentiated
+                     for k, v in output.items() if k != "loss" and _is_number(v)})
     return loss, logs
 
 
