@@ -19,7 +19,7 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard libr
 REPO = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
 DISTRIBUTION = {"sklearn": "scikit-learn", "IPython": "ipykernel", "yaml": "pyyaml", "zmq": "pyzmq",
-                "jupyter_client": "jupyter-client"}
+                "jupyter_client": "jupyter-client", "jupyter_server_mathjax": "jupyter-server-mathjax"}
 # imported only by the test-time tools or optionally (inside a try, with a message when missing)
 NOT_RUNTIME = {"pytest", "playwright", "jupyterlab", "google"}
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from course_lib.metrics.toy2d import high_quality_share, modes_covered
-from course_lib.models.gan import mlp_gan
 
 from course_lib.data.toys import make_gaussian_ring, ring_centres
+from course_lib.metrics.toy2d import high_quality_share, modes_covered
+from course_lib.models.gan import mlp_gan
 from course_lib.train import Snapshots, fit
 from course_lib.widgets import slider
 from course_lib.widgets.gan import GANFrame, draw_gan_snapshot, frame_title, gan_training_explorer, snapshot_2d
