@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import platform
 import sys
@@ -114,12 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     measurements = []
-    # One fresh process per notebook: a second kernel started from the same process sometimes never answered
-    # (the client waited on an idle kernel: seen twice here, on the second or third notebook of a run).
-    spawn = multiprocessing.get_context("spawn")
     for number, path in enumerate(paths, start=1):
-        with spawn.Pool(1) as pool:
-            m = pool.apply(measure, (path,), {"fast": args.fast})
+        m = measure(path, fast=args.fast)
         measurements.append(m)
         print(f"[{number}/{len(paths)}] {m.notebook}: peak {m.peak_rss_mib:.0f} MiB, {m.seconds:.0f} s, "
               f"load {m.load_before:.1f} -> {m.load_after:.1f}" + (f", {m.errors} cells raised" if m.errors else ""),
