@@ -122,11 +122,19 @@ def test_watching_costs_little():
 
     def cpu_of(run) -> float:
         start = time.process_time()
-        for _ in range(3):
-            run()
+        run()
         return time.process_time() - start
 
-    cpu_of(lambda: exercise.run_student(busy_torch))
-    watched = cpu_of(lambda: exercise.run_student(busy_torch))
-    bare = cpu_of(lambda: [busy_torch(*case.args) for case in cases])
-    assert watched < 2.0 * bare + 0.05, (watched, bare)
+    # One torch thread, so CPU time is not inflated by threads spinning on a busy machine, and the best of
+    # interleaved repeats, so a moment of contention hits both sides alike and is then discarded.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        exercise.run_student(busy_torch)
+        watched, bare = [], []
+        for _ in range(5):
+            watched.append(cpu_of(lambda: exercise.run_student(busy_torch)))
+            bare.append(cpu_of(lambda: [busy_torch(*case.args) for case in cases]))
+    finally:
+        torch.set_num_threads(threads)
+    assert min(watched) < 2.0 * min(bare) + 0.02, (watched, bare)
