@@ -9,7 +9,8 @@ The function trains on ``split.train``, chooses hyperparameters on ``split.val``
 :class:`LadderResult` per row (usually one) with the mean test NLL in nats per image. NLLs compare only
 within one ``data`` view: ``digits17`` (17 grey levels) or ``digits2`` (binarised).
 
-Command line (progress goes to stderr, the table or the JSON lines to stdout)::
+Command line (progress goes to stderr, the table or the JSON lines to stdout; ``--json`` starts with a header
+line holding the command, date, commit and core count)::
 
     python -m course_lib.leaderboard [--json] [--fast] [--seeds 0 1 2] [--only NAME ...] [--chapter 02 ...]
 """
@@ -17,11 +18,14 @@ Command line (progress goes to stderr, the table or the JSON lines to stdout)::
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import json
 import math
+import os
 import pkgutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -216,6 +220,28 @@ def to_json_lines(results: Sequence[LadderResult]) -> str:
     return "\n".join(json.dumps(r) for r in aggregate(results))
 
 
+def provenance(argv: Sequence[str], seconds: float) -> dict:
+    """The header line of a JSON results file: the command, when, at which commit, on how many cores."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(__file__), timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    import torch
+
+    return {"command": " ".join(["python -m course_lib.leaderboard", *argv]),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "commit": commit, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "wall_seconds": round(seconds, 1)}
+
+
+def read_results(path) -> tuple[list[dict], list[dict]]:
+    """Read a JSON-lines results file: (runs, rows). A line with ``"command"`` is a run's header and says
+    how the rows after it were made; every other line is a row (the keys of :func:`aggregate`)."""
+    lines = [json.loads(line) for line in open(path, encoding="utf-8").read().splitlines() if line.strip()]
+    return [x for x in lines if "command" in x], [x for x in lines if "command" not in x]
+
+
 def uniform_nll_nats(num_values: int, num_dims: int) -> float:
     """NLL of the uniform distribution: num_dims * ln(num_values) nats (64 ln 17 = 181.33 for digits17)."""
     return num_dims * math.log(num_values)
@@ -235,11 +261,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, (chapter, _) in load_entries().items():
             print(f"{chapter}  {name}")
         return 0
+    start = time.perf_counter()
     try:
         results = run(args.only, chapters=args.chapter, fast=True if args.fast else None, seeds=args.seeds)
     except KeyError as err:
         parser.error(str(err.args[0]))
-    print(to_json_lines(results) if args.json else format_table(results))
+    if args.json:  # a header line first, so the file says how it was made
+        argv = list(sys.argv[1:] if argv is None else argv)
+        print(json.dumps(provenance(argv, time.perf_counter() - start)))
+        print(to_json_lines(results))
+    else:
+        print(format_table(results))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,8 +73,10 @@ def test_command_line_json_and_errors():
     cmd = [sys.executable, "-m", "course_lib.leaderboard", "--fast", "--json", "--only", "uniform (17 levels)"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    header, row = [json.loads(line) for line in done.stdout.splitlines()]
     assert set(row) == KEYS and row["test_nll_nats"] == pytest.approx(181.33, abs=0.01)
+    assert header["command"] == "python -m course_lib.leaderboard --fast --json --only uniform (17 levels)"
+    assert header["cores"] == os.cpu_count() and header["date"].endswith("Z") and header["wall_seconds"] >= 0
     assert "[ladder]" in done.stderr and "[ladder]" not in done.stdout
     bad = subprocess.run([sys.executable, "-m", "course_lib.leaderboard", "--only", "nope"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
