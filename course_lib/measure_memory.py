@@ -3,16 +3,28 @@
 Each notebook runs top to bottom in a fresh Jupyter kernel (``COURSE_FAST=0``, the notebook's own folder as
 the working directory, outputs not saved), and the table gets the kernel's peak RSS (Linux: ``VmHWM`` of the
 kernel process, read before it shuts down; child processes are not counted), the wall time of its cells, the
-machine's core count and its 1-minute load average before and after. Peak memory does not depend on the
-machine's load; wall time does, so the table says what the load was.
+kernel's CPU time (user + system, all threads), the machine's core count and its 1-minute load average before
+and after. Peak memory and CPU time hardly depend on the machine's load; wall time does, so the table says what
+the load was.
 
 Usage::
 
     python -m course_lib.measure_memory                       # every lecture, a markdown table on stdout
     python -m course_lib.measure_memory notebooks/02_*.ipynb  # some notebooks
-    python -m course_lib.measure_memory --update docs/teaching.md   # also replace the table in that file
+    python -m course_lib.measure_memory --update docs/teaching.md   # also put the rows into that file's table
 
-``--update`` replaces what lies between the lines ``<!-- memory-table -->`` and ``<!-- /memory-table -->``.
+``--update`` rewrites the table between the lines ``<!-- memory-table -->`` and ``<!-- /memory-table -->``: the
+notebooks just measured get new rows, the others keep theirs, so one notebook per command builds one table.
+
+A cell that runs longer than ``--timeout`` seconds (default 900) stops its notebook: the kernel is shut down, the
+row says which cell timed out (with the peak so far), and the run goes on to the next notebook; so does a
+kernel that dies (say, killed for memory). The command exits non-zero if any notebook failed.
+
+Why the client waits in slices: nbclient waits for a cell's reply with one ``poll`` of the shell socket for
+the whole timeout. In a notebook with ``ipywidgets`` (an ``interactive`` explorer), nbclient's stand-in for the
+Output widget sends comm messages on that same socket while the poll is pending, and the reply's wake-up can
+then be missed (nbclient issue 312): the kernel sits idle and the client waits out the full timeout. The
+kernel client here polls in slices of ``POLL_SLICE`` seconds, so a missed wake-up costs one slice.
 """
 
 from __future__ import annotations
@@ -22,19 +34,59 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import nbformat
+from jupyter_client import AsyncKernelManager
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from traitlets import Type, default
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- memory-table -->", "<!-- /memory-table -->"
+POLL_SLICE = 1.0  # seconds: the longest a missed wake-up of the kernel client can delay it
+
+
+class SlicedChannel(AsyncZMQSocketChannel):
+    """A kernel channel whose ``get_msg(timeout)`` polls in slices of ``POLL_SLICE`` s (see the module docstring)."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await super().get_msg(timeout=min(POLL_SLICE, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class SlicedKernelClient(AsyncKernelClient):
+    """nbclient's usual kernel client, with shell and IOPub replies polled in slices."""
+
+    shell_channel_class = Type(SlicedChannel)
+    iopub_channel_class = Type(SlicedChannel)
+
+
+class SlicedKernelManager(AsyncKernelManager):
+    """nbclient's usual kernel manager, handing out a ``SlicedKernelClient``."""
+
+    @default("client_factory")
+    def _client_factory_default(self) -> type:
+        return SlicedKernelClient
 
 
 @dataclass
 class Measurement:
-    """One notebook's run: peak RSS of its kernel in MiB, wall seconds, errors, and the machine's state."""
+    """One notebook's run: peak RSS of its kernel in MiB, wall and kernel CPU seconds, errors, the machine's state.
+
+    ``failure`` is empty for a notebook that ran to its end; otherwise it says why it stopped (a cell that timed
+    out, a kernel that died), and the peak and seconds are those up to that point.
+    """
 
     notebook: str
     peak_rss_mib: float
@@ -43,35 +95,76 @@ class Measurement:
     cores: int
     load_before: float
     load_after: float
+    failure: str = ""
+    fast: bool = False
+    cpu_seconds: float = float("nan")
+    date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
 
 
 def _peak_rss_mib(pid: int) -> float:
-    """The peak resident set size (VmHWM) of a live process, in MiB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """The peak resident set size (VmHWM) of a live process, in MiB (Linux); NaN if it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return float("nan")
+    for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"/proc/{pid}/status has no VmHWM line")
+    return float("nan")  # a zombie keeps its status file but no memory lines
 
 
-def measure(path: Path, *, fast: bool = False, timeout: int = 1800) -> Measurement:
-    """Run the notebook at ``path`` in a fresh kernel (full mode unless ``fast``) and measure it."""
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads and waited-for children) of a live process (Linux); NaN if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    return sum(int(tick) for tick in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
+def _first_line(cell) -> str:
+    line = cell.source.strip().splitlines()[0]
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: float = 30.0) -> Measurement:
+    """Run the notebook at ``path`` in a fresh kernel (full mode unless ``fast``) and measure it.
+
+    ``timeout`` is the limit for each cell in seconds: a cell that runs longer stops the notebook and the
+    returned ``Measurement.failure`` says which cell it was, as it does for a kernel that dies. Each cell that
+    takes longer than ``slow_cell`` seconds is reported on stderr as it finishes.
+    """
     if not sys.platform.startswith("linux"):
         raise SystemExit("measuring a kernel's peak memory reads /proc: run this on Linux")
     path = Path(path).resolve()
     notebook = nbformat.read(path, as_version=4)
     previous = os.environ.get("COURSE_FAST")
     os.environ["COURSE_FAST"] = "1" if fast else "0"  # the kernel inherits this process's environment
+    failure = ""
     try:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                kernel_manager_class=SlicedKernelManager, shutdown_kernel="immediate",
                                 resources={"metadata": {"path": str(path.parent)}})
         load_before = os.getloadavg()[0]
         with client.setup_kernel():
             pid = client.km.provisioner.process.pid
             start = time.perf_counter()
             for index, cell in enumerate(notebook.cells):
-                client.execute_cell(cell, index)
+                began = time.perf_counter()
+                try:
+                    client.execute_cell(cell, index)
+                except CellTimeoutError:
+                    failure = (f"cell {index} ({_first_line(cell)!r}) did not finish within {timeout} s; the kernel "
+                               "was stopped (if it is only slow, rerun with a larger --timeout)")
+                except DeadKernelError:
+                    failure = f"the kernel died in cell {index} ({_first_line(cell)!r}); was it killed for memory?"
+                if failure:
+                    break
+                if time.perf_counter() - began > slow_cell:
+                    print(f"    {path.name} cell {index}: {time.perf_counter() - began:.0f} s", file=sys.stderr,
+                          flush=True)
             seconds = time.perf_counter() - start
-            peak = _peak_rss_mib(pid)
+            peak, cpu = _peak_rss_mib(pid), _cpu_seconds(pid)
         errors = sum(1 for c in notebook.cells if c.cell_type == "code"
                      for o in c.get("outputs", []) if o.get("output_type") == "error")
     finally:
@@ -79,29 +172,59 @@ def measure(path: Path, *, fast: bool = False, timeout: int = 1800) -> Measureme
             os.environ.pop("COURSE_FAST", None)
         else:
             os.environ["COURSE_FAST"] = previous
-    return Measurement(path.name, peak, seconds, errors, os.cpu_count() or 1, load_before, os.getloadavg()[0])
+    return Measurement(path.name, peak, seconds, errors, os.cpu_count() or 1, load_before, os.getloadavg()[0],
+                       failure, fast, cpu)
 
 
-def table(measurements: list[Measurement]) -> str:
-    """A markdown table of the measurements, with the machine they ran on."""
-    lines = ["| notebook | peak RSS of the kernel (MiB) | wall time (s) | load (1 min) before → after |",
-             "|---|---:|---:|---|"]
-    lines += [f"| {m.notebook} | {m.peak_rss_mib:.0f} | {m.seconds:.0f} | {m.load_before:.1f} → {m.load_after:.1f} |"
-              + ("" if not m.errors else f" {m.errors} cells raised |") for m in measurements]
-    cores = measurements[0].cores if measurements else os.cpu_count()
+def _number(value: float) -> str:
+    return "unknown" if value != value else f"{value:.0f}"  # NaN: the kernel exited before it was read
+
+
+def _remark(m: Measurement) -> str:
+    """What went wrong in a run, in words ('' if nothing)."""
+    parts = [f"{m.errors} cells raised"] if m.errors else []
+    return "; ".join(parts + ([f"stopped: {m.failure}"] if m.failure else []))
+
+
+HEADER = ["| notebook | mode | peak RSS of the kernel (MiB) | wall time (s) | kernel CPU time (s) "
+          "| load (1 min) before → after | measured | notes |", "|---|---|---:|---:|---:|---|---|---|"]
+
+
+def row(m: Measurement) -> str:
+    """One notebook's line of the markdown table."""
+    return (f"| {m.notebook} | {'fast' if m.fast else 'full'} | {_number(m.peak_rss_mib)} | {m.seconds:.0f} "
+            f"| {_number(m.cpu_seconds)} | {m.load_before:.1f} → {m.load_after:.1f} | {m.date} | {_remark(m)} |")
+
+
+def table(rows: list[str]) -> str:
+    """The markdown table of ``rows`` (lines made by ``row``), sorted by notebook, with this machine below it."""
+    lines = HEADER + sorted(rows)
     lines += ["", f"Measured by `python -m course_lib.measure_memory` on {platform.system()} {platform.machine()}, "
-                  f"{cores} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}."]
+                  f"{os.cpu_count()} cores, Python {platform.python_version()}."]
     return "\n".join(lines)
 
 
-def update(document: Path, text: str) -> None:
-    """Replace the text between the table markers of ``document`` by ``text``."""
+def _table_rows(text: str) -> dict[str, str]:
+    """The rows of a table made by ``table``, by notebook name."""
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line not in HEADER]
+    return {line.split("|")[1].strip(): line for line in rows}
+
+
+def update(document: Path, measurements: list[Measurement]) -> str:
+    """Put the rows of ``measurements`` into the table of ``document``, keeping the rows of other notebooks.
+
+    The table lies between the lines ``BEGIN`` and ``END``; a notebook measured again replaces its row, so
+    notebooks measured one command at a time build one table. Returns the new table.
+    """
     content = Path(document).read_text(encoding="utf-8")
     if BEGIN not in content or END not in content:
         raise SystemExit(f"{document} has no {BEGIN} ... {END} lines to replace")
     head, rest = content.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    old, tail = rest.split(END, 1)
+    rows = _table_rows(old) | {m.notebook: row(m) for m in measurements}
+    text = table(list(rows.values()))
     Path(document).write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,21 +232,22 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Peak memory and time of each lecture's kernel in full mode.")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
     parser.add_argument("--fast", action="store_true", help="fast mode instead (COURSE_FAST=1)")
-    parser.add_argument("--update", type=Path, metavar="FILE", help="also replace the table in FILE")
+    parser.add_argument("--update", type=Path, metavar="FILE",
+                        help="also put the rows into the table in FILE (rows of other notebooks are kept)")
+    parser.add_argument("--timeout", type=int, default=900, metavar="SECONDS",
+                        help="limit for each cell; a cell over it stops its notebook (default: %(default)s)")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     measurements = []
     for number, path in enumerate(paths, start=1):
-        m = measure(path, fast=args.fast)
+        m = measure(path, fast=args.fast, timeout=args.timeout)
         measurements.append(m)
-        print(f"[{number}/{len(paths)}] {m.notebook}: peak {m.peak_rss_mib:.0f} MiB, {m.seconds:.0f} s, "
-              f"load {m.load_before:.1f} -> {m.load_after:.1f}" + (f", {m.errors} cells raised" if m.errors else ""),
+        print(f"[{number}/{len(paths)}] {m.notebook}: peak {_number(m.peak_rss_mib)} MiB, {m.seconds:.0f} s "
+              f"(kernel CPU {_number(m.cpu_seconds)} s), "
+              f"load {m.load_before:.1f} -> {m.load_after:.1f}" + (f"; {_remark(m)}" if _remark(m) else ""),
               file=sys.stderr, flush=True)
-    text = table(measurements)
-    print(text)
-    if args.update:
-        update(args.update, text)
-    return 1 if any(m.errors for m in measurements) else 0
+    print(update(args.update, measurements) if args.update else table([row(m) for m in measurements]))
+    return 1 if any(m.errors or m.failure for m in measurements) else 0
 
 
 if __name__ == "__main__":
