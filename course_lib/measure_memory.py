@@ -21,10 +21,13 @@ row says which cell timed out (with the peak so far), and the run goes on to the
 kernel that dies (say, killed for memory). The command exits non-zero if any notebook failed.
 
 Why the client waits in slices: nbclient waits for a cell's reply with one ``poll`` of the shell socket for
-the whole timeout. In a notebook with ``ipywidgets`` (an ``interactive`` explorer), nbclient's stand-in for the
-Output widget sends comm messages on that same socket while the poll is pending, and the reply's wake-up can
-then be missed (nbclient issue 312): the kernel sits idle and the client waits out the full timeout. The
-kernel client here polls in slices of ``POLL_SLICE`` seconds, so a missed wake-up costs one slice.
+the whole per-cell timeout. In a cell with an ``ipywidgets`` explorer, the reply's wake-up is sometimes missed,
+most likely because nbclient's stand-in for the Output widget sends comm messages on that same socket while the
+poll is pending (nbclient issue 312, open): the kernel sits idle and the client waits out the full timeout,
+after which it finds the reply and goes on as if nothing happened. On this course's 2-core machine under load,
+eight kernels in a row, each running an explorer cell four times, lost the wake-up in 3 of the 32 explorer
+cells (each waited its full 120 s; none of the 32 plain cells did) with nbclient's client, and in none with the
+client here, which polls in slices of ``POLL_SLICE`` seconds so that a missed wake-up costs at most one slice.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class Measurement:
     failure: str = ""
     fast: bool = False
     cpu_seconds: float = float("nan")
+    peak_cell: int | None = None  # [n] of the code cell that reached the peak (code cells counted from 1)
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
 
 
@@ -130,9 +134,11 @@ def _first_line(cell) -> str:
 def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: float = 30.0) -> Measurement:
     """Run the notebook at ``path`` in a fresh kernel (full mode unless ``fast``) and measure it.
 
+    Cells are named by their number among the code cells, ``[n]``, as JupyterLab labels them after *Run All*.
     ``timeout`` is the limit for each cell in seconds: a cell that runs longer stops the notebook and the
     returned ``Measurement.failure`` says which cell it was, as it does for a kernel that dies. Each cell that
-    takes longer than ``slow_cell`` seconds is reported on stderr as it finishes.
+    takes longer than ``slow_cell`` seconds is reported on stderr as it finishes. ``peak_cell`` is the last cell
+    that raised the kernel's high-water mark, the one to look at to make the notebook smaller.
     """
     if not sys.platform.startswith("linux"):
         raise SystemExit("measuring a kernel's peak memory reads /proc: run this on Linux")
@@ -140,7 +146,7 @@ def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: fl
     notebook = nbformat.read(path, as_version=4)
     previous = os.environ.get("COURSE_FAST")
     os.environ["COURSE_FAST"] = "1" if fast else "0"  # the kernel inherits this process's environment
-    failure = ""
+    failure, peak_cell = "", None
     try:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 kernel_manager_class=SlicedKernelManager, shutdown_kernel="immediate",
@@ -149,19 +155,24 @@ def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: fl
         with client.setup_kernel():
             pid = client.km.provisioner.process.pid
             start = time.perf_counter()
+            highest, number = _peak_rss_mib(pid), 0
             for index, cell in enumerate(notebook.cells):
+                number += cell.cell_type == "code" and bool(cell.source.strip())  # the [n] of a top-to-bottom run
                 began = time.perf_counter()
                 try:
                     client.execute_cell(cell, index)
                 except CellTimeoutError:
-                    failure = (f"cell {index} ({_first_line(cell)!r}) did not finish within {timeout} s; the kernel "
-                               "was stopped (if it is only slow, rerun with a larger --timeout)")
+                    failure = (f"code cell [{number}] ({_first_line(cell)!r}) did not finish within {timeout} s; the "
+                               "kernel was stopped (if it is only slow, rerun with a larger --timeout)")
                 except DeadKernelError:
-                    failure = f"the kernel died in cell {index} ({_first_line(cell)!r}); was it killed for memory?"
+                    failure = (f"the kernel died in code cell [{number}] ({_first_line(cell)!r}); was it killed "
+                               "for memory?")
+                if _peak_rss_mib(pid) > highest + 1:  # this cell raised the high-water mark (by over 1 MiB)
+                    highest, peak_cell = _peak_rss_mib(pid), number
                 if failure:
                     break
                 if time.perf_counter() - began > slow_cell:
-                    print(f"    {path.name} cell {index}: {time.perf_counter() - began:.0f} s", file=sys.stderr,
+                    print(f"    {path.name} [{number}]: {time.perf_counter() - began:.0f} s", file=sys.stderr,
                           flush=True)
             seconds = time.perf_counter() - start
             peak, cpu = _peak_rss_mib(pid), _cpu_seconds(pid)
@@ -173,7 +184,7 @@ def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: fl
         else:
             os.environ["COURSE_FAST"] = previous
     return Measurement(path.name, peak, seconds, errors, os.cpu_count() or 1, load_before, os.getloadavg()[0],
-                       failure, fast, cpu)
+                       failure, fast, cpu, peak_cell)
 
 
 def _number(value: float) -> str:
@@ -186,13 +197,15 @@ def _remark(m: Measurement) -> str:
     return "; ".join(parts + ([f"stopped: {m.failure}"] if m.failure else []))
 
 
-HEADER = ["| notebook | mode | peak RSS of the kernel (MiB) | wall time (s) | kernel CPU time (s) "
-          "| load (1 min) before → after | measured | notes |", "|---|---|---:|---:|---:|---|---|---|"]
+HEADER = ["| notebook | mode | peak RSS of the kernel (MiB) | peak reached in cell | wall time (s) "
+          "| kernel CPU time (s) | load (1 min) before → after | measured | notes |",
+          "|---|---|---:|---:|---:|---:|---|---|---|"]
 
 
 def row(m: Measurement) -> str:
     """One notebook's line of the markdown table."""
-    return (f"| {m.notebook} | {'fast' if m.fast else 'full'} | {_number(m.peak_rss_mib)} | {m.seconds:.0f} "
+    return (f"| {m.notebook} | {'fast' if m.fast else 'full'} | {_number(m.peak_rss_mib)} "
+            f"| {'' if m.peak_cell is None else f'[{m.peak_cell}]'} | {m.seconds:.0f} "
             f"| {_number(m.cpu_seconds)} | {m.load_before:.1f} → {m.load_after:.1f} | {m.date} | {_remark(m)} |")
 
 

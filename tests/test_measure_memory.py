@@ -50,6 +50,7 @@ def test_the_peak_is_measured_even_after_the_memory_is_freed(tmp_path: Path):
     measured = measure_memory.measure(path)
     assert measured.errors == 0 and not measured.failure, "full mode: the kernel sees COURSE_FAST=0"
     assert 300 < measured.peak_rss_mib < 2000
+    assert measured.peak_cell == 1, "the first code cell reached the peak"
     assert measured.seconds > 0 and measured.cores >= 1
     assert 2 <= measured.cpu_seconds < 2 + 60, "the kernel's own CPU time, with the 2 s the last cell spins"
     assert nbformat.read(path, as_version=4).cells[0].outputs == [], "the notebook on disk is not written"
@@ -74,10 +75,10 @@ def test_a_stuck_cell_stops_its_notebook_with_a_clear_error_and_the_run_goes_on(
     assert done.returncode == 1, "a stopped notebook makes the command fail"
     rows = measure_memory._table_rows(document.read_text())
     assert sorted(rows) == ["a_stuck.ipynb", "b_dies.ipynb", "c_widgets.ipynb", "d_plain.ipynb"], done.stderr
-    assert "stopped: cell 1 ('import time') did not finish within 5 s" in rows["a_stuck.ipynb"]
-    seconds = float(rows["a_stuck.ipynb"].split("|")[4])  # the wall time column
+    assert "stopped: code cell [2] ('import time') did not finish within 5 s" in rows["a_stuck.ipynb"]
+    seconds = float(rows["a_stuck.ipynb"].split("|")[5])  # the wall time column
     assert 5 <= seconds < 60, "the stuck cell is given up after its limit (cell 0 is quick)"
-    assert "the kernel died in cell 0" in rows["b_dies.ipynb"]
+    assert "the kernel died in code cell [1]" in rows["b_dies.ipynb"]
     for name in ("c_widgets.ipynb", "d_plain.ipynb"):
         assert rows[name].rstrip().endswith("|  |"), f"{name} ran to its end: {rows[name]}"
     assert float(rows["d_plain.ipynb"].split("|")[3]) > 100
@@ -133,9 +134,10 @@ def test_the_sliced_channel_still_gives_up_at_its_timeout():
 
 def test_rows_of_other_notebooks_are_kept_and_a_notebook_measured_again_replaces_its_row(tmp_path: Path):
     old = measure_memory.Measurement("00_welcome.ipynb", 443.2, 36.4, 0, 2, 8.6, 8.3, cpu_seconds=30.2,
-                                     date="2026-12-01 10:00")
+                                     peak_cell=7, date="2026-12-01 10:00")
     other = measure_memory.Measurement("01_data.ipynb", 700.0, 60.0, 0, 2, 1.0, 2.0, date="2026-12-01 10:05")
-    assert measure_memory.row(old) == "| 00_welcome.ipynb | full | 443 | 36 | 30 | 8.6 → 8.3 | 2026-12-01 10:00 |  |"
+    expected = "| 00_welcome.ipynb | full | 443 | [7] | 36 | 30 | 8.6 → 8.3 | 2026-12-01 10:00 |  |"
+    assert measure_memory.row(old) == expected
     document = tmp_path / "teaching.md"
     document.write_text(f"# Guide\nbefore\n{measure_memory.BEGIN}\nold table\n{measure_memory.END}\nafter\n")
     measure_memory.update(document, [other, old])
