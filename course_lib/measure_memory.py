@@ -219,8 +219,9 @@ def table(rows: list[str]) -> str:
 
 def _table_rows(text: str) -> dict[str, str]:
     """The rows of a table made by ``table``, by notebook name."""
-    rows = [line for line in text.splitlines() if line.startswith("| ") and line not in HEADER]
-    return {line.split("|")[1].strip(): line for line in rows}
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    rows.pop("notebook", None)  # a header line, of this table or of an older one with other columns
+    return rows
 
 
 def update(document: Path, measurements: list[Measurement]) -> str:

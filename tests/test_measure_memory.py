@@ -139,13 +139,16 @@ def test_rows_of_other_notebooks_are_kept_and_a_notebook_measured_again_replaces
     expected = "| 00_welcome.ipynb | full | 443 | [7] | 36 | 30 | 8.6 → 8.3 | 2026-12-01 10:00 |  |"
     assert measure_memory.row(old) == expected
     document = tmp_path / "teaching.md"
-    document.write_text(f"# Guide\nbefore\n{measure_memory.BEGIN}\nold table\n{measure_memory.END}\nafter\n")
+    older_header = "| notebook | peak RSS of the kernel (MiB) | wall time (s) |\n|---|---:|---:|"
+    document.write_text(f"# Guide\nbefore\n{measure_memory.BEGIN}\n{older_header}\nold table\n{measure_memory.END}\n"
+                        "after\n")
     measure_memory.update(document, [other, old])
     new = measure_memory.Measurement("00_welcome.ipynb", 450.0, 40.0, 2, 2, 3.0, 3.5, failure="cell 4 timed out",
                                      date="2026-12-02 10:00")
     text = measure_memory.update(document, [new])
     content = document.read_text()
     assert "old table" not in content and text in content and "2 cores" in text
+    assert content.count("| notebook |") == 1, "one header, also when the old table had other columns"
     assert content.startswith(f"# Guide\nbefore\n{measure_memory.BEGIN}\n")
     assert content.endswith(f"{measure_memory.END}\nafter\n")
     rows = measure_memory._table_rows(content)
