@@ -18,7 +18,7 @@ notebooks just measured get new rows, the others keep theirs, so one notebook pe
 
 A cell that runs longer than ``--timeout`` seconds (default 900) stops its notebook: the kernel is shut down, the
 row says which cell timed out (with the peak so far), and the run goes on to the next notebook; so does a
-kernel that dies (say, killed for memory). The command exits non-zero if any notebook failed.
+kernel that dies (say, killed for memory) or does not start. The command exits non-zero if any notebook failed.
 
 Why the client waits in slices: nbclient waits for a cell's reply with one ``poll`` of the shell socket for
 the whole per-cell timeout. In a cell with an ``ipywidgets`` explorer, the reply's wake-up is sometimes missed,
@@ -52,6 +52,7 @@ from traitlets import Type, default
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- memory-table -->", "<!-- /memory-table -->"
 POLL_SLICE = 1.0  # seconds: the longest a missed wake-up of the kernel client can delay it
+STARTUP_TIMEOUT = 300  # seconds for a kernel to start: nbclient's 60 s is short on a loaded machine
 
 
 class SlicedChannel(AsyncZMQSocketChannel):
@@ -149,7 +150,8 @@ def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: fl
     failure, peak_cell = "", None
     try:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                kernel_manager_class=SlicedKernelManager, shutdown_kernel="immediate",
+                                startup_timeout=STARTUP_TIMEOUT, kernel_manager_class=SlicedKernelManager,
+                                shutdown_kernel="immediate",
                                 resources={"metadata": {"path": str(path.parent)}})
         load_before = os.getloadavg()[0]
         with client.setup_kernel():
@@ -254,7 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     measurements = []
     for number, path in enumerate(paths, start=1):
-        m = measure(path, fast=args.fast, timeout=args.timeout)
+        try:
+            m = measure(path, fast=args.fast, timeout=args.timeout)
+        except RuntimeError as error:  # nbclient's error for a kernel that did not start or answer
+            m = Measurement(Path(path).name, float("nan"), 0.0, 0, os.cpu_count() or 1, os.getloadavg()[0],
+                            os.getloadavg()[0], f"the kernel did not start: {error}", args.fast)
         measurements.append(m)
         print(f"[{number}/{len(paths)}] {m.notebook}: peak {_number(m.peak_rss_mib)} MiB, {m.seconds:.0f} s "
               f"(kernel CPU {_number(m.cpu_seconds)} s), "

@@ -95,6 +95,22 @@ def _channel(channel_class: type, arrival: float) -> AsyncZMQSocketChannel:
     return channel
 
 
+def test_a_kernel_that_does_not_start_gets_a_row_and_the_next_notebook_is_measured(tmp_path: Path, monkeypatch):
+    def measure(path: Path, *, fast: bool, timeout: int) -> measure_memory.Measurement:
+        if path.name == "a.ipynb":
+            raise RuntimeError("Kernel didn't respond in 300 seconds")
+        return measure_memory.Measurement(path.name, 500.0, 10.0, 0, 2, 1.0, 1.0, fast=fast)
+
+    monkeypatch.setattr(measure_memory, "measure", measure)
+    document = tmp_path / "teaching.md"
+    document.write_text(f"{measure_memory.BEGIN}\n{measure_memory.END}\n")
+    assert measure_memory.main([str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), "--update", str(document)]) == 1
+    rows = measure_memory._table_rows(document.read_text())
+    assert "stopped: the kernel did not start: Kernel didn't respond" in rows["a.ipynb"]
+    assert rows["b.ipynb"] == measure_memory.row(measure_memory.Measurement("b.ipynb", 500.0, 10.0, 0, 2, 1.0, 1.0,
+                                                                            date=rows["b.ipynb"].split("|")[8].strip()))
+
+
 class _LateSocket:
     """A shell socket whose reply arrives after ``arrival`` s but whose poll never wakes early (a missed wake-up)."""
 
