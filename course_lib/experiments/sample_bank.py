@@ -8,6 +8,7 @@ images are never touched), and stores ``N = 1000`` samples per model and seed::
 
     python -m course_lib.experiments.sample_bank [--fast] [--seeds 0 1 2] [--only NAME ...] [--n 1000]
         [--threads 1] [--out PATH]
+    python -m course_lib.experiments.sample_bank --merge PART.npz ... --out PATH
 
 One progress line per model and seed goes to stderr. ``--out`` defaults to
 ``course_lib/experiments/results/sample_bank.npz`` (``FULL_PATH``); a human-readable copy of the header is
@@ -15,7 +16,8 @@ written next to it (``.json``). ``--fast`` uses each recipe's fast twin (the tes
 and, with the default ``--out``, writes ``sample_bank_fast.npz`` (``FAST_PATH``) instead. The file is
 rewritten after every (model, seed), so an interrupted run keeps what it finished. Seeded and
 deterministic: each (model, seed) starts from ``seed_everything(seed)`` and samples from its own generator,
-so ``--only`` gives the same samples as a full run.
+so ``--only`` or ``--seeds 1`` gives the same samples as a full run; ``--merge`` joins such runs into one file
+(the committed full bank was made as one process per seed, merged: its header lists each part's command).
 
 Models (``MODELS``; the key is what ``--only`` and the loader take), and how samples reach the 17-level grid:
 
@@ -72,7 +74,7 @@ from course_lib.config import seed_everything, torch_threads
 from course_lib.data import NUM_LEVELS, DigitsSplit, load_digits_split
 
 __all__ = ["MODELS", "N_SAMPLES", "FULL_PATH", "FAST_PATH", "COMMAND", "SampleBank", "ModelSpec",
-           "build_bank", "save_bank", "load_sample_bank", "main"]
+           "build_bank", "save_bank", "merge_banks", "load_sample_bank", "main"]
 
 N_SAMPLES = 1000
 DIFFUSION_DDIM_STEPS = 50
@@ -326,6 +328,42 @@ def build_bank(models: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1
     return bank
 
 
+def merge_banks(paths: Sequence[str | Path], command: str | None = None) -> SampleBank:
+    """One bank from several runs of the command (e.g. one process per seed on a loaded machine).
+
+    Each (model, seed) must come from exactly one file, and every file from the same budget (``fast``, ``n``).
+    The header holds the merge's own provenance, each part's header under ``"parts"`` (without its models),
+    and every model's runs from all parts.
+    """
+    from course_lib.leaderboard import provenance
+
+    parts = [load_sample_bank(p) for p in paths]
+    if not parts:
+        raise ValueError("merge_banks needs at least one file")
+    for key in ("fast", "n"):
+        values = {json.dumps(b.header.get(key)) for b in parts}
+        if len(values) > 1:
+            raise ValueError(f"cannot merge banks made with different {key!r}: {sorted(values)}")
+    merged = SampleBank({}, {})
+    models: dict[str, dict] = {}
+    for path, part in zip(paths, parts, strict=True):
+        for model, runs in part.samples.items():
+            for seed, x in runs.items():
+                if seed in merged.samples.get(model, {}):
+                    raise ValueError(f"{model} seed {seed} is in more than one file (again in {path})")
+                merged.samples.setdefault(model, {})[seed] = x
+            info = part.header["models"][model]
+            models.setdefault(model, {**info, "runs": {}})["runs"].update(info["runs"])
+    seeds = sorted({s for runs in merged.samples.values() for s in runs})
+    merged.header = provenance([], 0.0) | {
+        "command": command or COMMAND + " --merge " + " ".join(str(p) for p in paths),
+        "fast": parts[0].header["fast"], "n": parts[0].header["n"], "seeds": seeds,
+        "parts": [{k: v for k, v in b.header.items() if k != "models"} for b in parts],
+        "models": {m: models[m] for m in merged.models}}
+    del merged.header["wall_seconds"]
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description="Train every sampling model of the course and "
                                      "store its samples for chapter 07")
@@ -334,11 +372,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(MODELS), help="only these models")
     parser.add_argument("--n", type=int, default=N_SAMPLES, help=f"samples per model and seed ({N_SAMPLES})")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: see DESIGN.md)")
+    parser.add_argument("--merge", nargs="+", metavar="NPZ", help="merge banks written by earlier runs (one per "
+                        "seed, say) into --out, and train nothing")
     parser.add_argument("--out", default=None, help=f"the npz to write (default {FULL_PATH.name}, "
                         f"or {FAST_PATH.name} with --fast, in {RESULTS})")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else (FAST_PATH if args.fast else FULL_PATH)
     command = " ".join([COMMAND, *(sys.argv[1:] if argv is None else argv)])
+    if args.merge:
+        save_bank(merge_banks(args.merge, command), out)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
     build_bank(args.only, args.seeds, fast=args.fast, n=args.n, threads=args.threads, out=out, command=command)
     print(f"wrote {out}", file=sys.stderr)
     return 0
