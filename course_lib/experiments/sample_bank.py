@@ -54,7 +54,9 @@ Reading the bank (what chapter 07 calls)::
 
 A missing file raises ``FileNotFoundError`` naming the command that writes it. Training times are wall and
 process CPU seconds with the stated number of torch threads (the CPU time is what a loaded machine barely
-changes).
+changes). Every recipe runs with ``--threads`` torch threads (default 1; the only field of a recipe the bank
+changes: the PixelCNN recipe's 2 threads become 1, which changes its speed, not what it computes beyond
+round-off).
 """
 
 from __future__ import annotations
