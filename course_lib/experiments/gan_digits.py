@@ -72,9 +72,10 @@ def train_digits_gan(split: DigitsSplit | None = None, recipe: str | Recipe = "d
                      fast: bool | None = None) -> tuple[GAN, dict]:
     """Train a recipe on split.train (values mapped to [-1, 1]); returns (the model in eval mode, info).
 
-    ``info`` holds the steps, the training seconds and the recipe. Fast mode (COURSE_FAST=1, or ``fast=True``)
-    takes ``recipe.fast_steps`` steps and averages with ``recipe.fast_ema``, the same code otherwise. The global
-    random streams are left alone.
+    ``info`` holds the steps, the training seconds (wall clock, ``seconds``, and this process's CPU time,
+    ``cpu_seconds``, which a loaded machine barely changes) and the recipe. Fast mode (COURSE_FAST=1, or
+    ``fast=True``) takes ``recipe.fast_steps`` steps and averages with ``recipe.fast_ema``, the same code
+    otherwise. The global random streams are left alone.
     """
     split = split or load_digits_split()
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
@@ -85,9 +86,12 @@ def train_digits_gan(split: DigitsSplit | None = None, recipe: str | Recipe = "d
         torch.manual_seed(seed)
         model = recipe.build()
         callbacks = [EMA(decay)] if recipe.ema is not None else []
+        cpu_start = time.process_time()
         history = fit(model, data, steps=steps, batch_size=recipe.batch, seed=seed, progress=False,
                       optimizer=model.adam_optimizers(lr=recipe.lr, betas=recipe.betas), callbacks=callbacks)
-    return model.eval(), {"recipe": asdict(recipe), "steps": steps, "seconds": round(history.seconds, 2)}
+        cpu_seconds = time.process_time() - cpu_start
+    return model.eval(), {"recipe": asdict(recipe), "steps": steps, "seconds": round(history.seconds, 2),
+                          "cpu_seconds": round(cpu_seconds, 2)}
 
 
 def sample_digits(model: GAN, n: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -124,7 +128,7 @@ def _line(seed: int, info: dict, scores: dict) -> str:
     return (f"seed {seed}: FD {scores['fd']:.2f} = {scores['fd_over_floor']:.2f} x floor ({scores['floor']:.2f}); "
             f"classes >= 5 %: {ok} (min {100 * scores['min_class_share']:.1f} %); precision {scores['precision']:.3f}, "
             f"recall {scores['recall']:.3f}; near-copies {100 * scores['near_copies']:.1f} %; "
-            f"{info['steps']} steps in {info['seconds']:.1f} s")
+            f"{info['steps']} steps in {info['cpu_seconds']:.1f} s of CPU ({info['seconds']:.1f} s wall)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     frechet_floor()  # train the fixed classifier before any clock starts
     print(f"recipe {recipe.name}: {recipe}; {os.cpu_count()} cpus, {args.threads} torch threads; "
           f"1,000 samples vs the {args.reference} images", flush=True)
-    records = []
+    records, load_start = [], os.getloadavg()
     with torch_threads(args.threads):
         for seed in args.seeds:
             model, info = train_digits_gan(split, recipe, seed, fast=args.fast)
@@ -159,13 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_line(seed, info, scores), flush=True)
             records.append({"seed": seed, **info, **scores})
     summary = {k: float(np.mean([r[k] for r in records])) for k in ("fd_over_floor", "precision", "recall",
-                                                                    "near_copies", "seconds")}
+                                                                    "near_copies", "seconds", "cpu_seconds")}
     print("mean over seeds: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()), flush=True)
     if args.out:
         with open(args.out, "w") as f:
             f.write(json.dumps({"header": {"command": " ".join(["python -m course_lib.experiments.gan_digits",
                                                                  *(sys.argv[1:] if argv is None else argv)]),
                                            "cpu_count": os.cpu_count(), "torch_threads": args.threads,
+                                           "load_average_start": load_start, "load_average_end": os.getloadavg(),
                                            "date": time.strftime("%Y-%m-%dT%H:%M:%S")}}) + "\n")
             for r in records:
                 f.write(json.dumps(r) + "\n")
