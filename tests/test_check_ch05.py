@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.spatial.distance
 import scipy.stats
 import torch
 import torch.nn.functional as F
@@ -33,8 +34,9 @@ def generator_loss(fake_logits, kind="non_saturating"):
     raise ValueError(f"kind must be 'saturating' or 'non_saturating', got {kind!r}")
 
 
-def optimal_discriminator(p_data, p_g):
-    return p_data / (p_data + p_g)
+def optimal_discriminator(p_data, p_g, real_share):
+    weighted_data, weighted_g = real_share * p_data, (1 - real_share) * p_g
+    return weighted_data / (weighted_data + weighted_g)
 
 
 def js_divergence(p, q):
@@ -95,6 +97,10 @@ def generator_loss_by_logsigmoid(fake_logits, kind):
     return -F.logsigmoid(fake_logits).mean()
 
 
+def optimal_discriminator_by_log_odds(p_data, p_g, real_share):  # sigmoid of the log-odds of "real"
+    return torch.sigmoid(torch.log(real_share * p_data) - torch.log((1 - real_share) * p_g))
+
+
 def js_by_entropies(p, q):  # JS = H(m) - (H(p) + H(q)) / 2
     def entropy(a):
         return -torch.where(a > 0, a * torch.log(a), torch.zeros_like(a)).sum(-1)
@@ -132,6 +138,15 @@ def generator_logit_gradients_by_autograd(fake_logits):
     return sat, ns
 
 
+def generator_logit_gradients_as_in_the_lecture(fake_logits):  # section 4's cell: not a solution (forbidden)
+    a = fake_logits.clone().requires_grad_(True)
+    grads = []
+    for kind in ("saturating", "non_saturating"):
+        loss = torch.stack([gan.generator_loss(a_i[None], kind) for a_i in a])
+        grads.append(torch.autograd.grad(loss.sum(), a)[0])
+    return tuple(grads)
+
+
 def wasserstein_by_quantiles(x, y):  # integral over u in (0, 1) of |F_x^-1(u) - F_y^-1(u)|
     x, y = np.sort(x.numpy()), np.sort(y.numpy())
     u = np.unique(np.concatenate([np.arange(1, len(x) + 1) / len(x), np.arange(1, len(y) + 1) / len(y)]))
@@ -145,7 +160,7 @@ def wasserstein_by_quantiles(x, y):  # integral over u in (0, 1) of |F_x^-1(u) -
 SOLUTIONS = {
     "discriminator_loss": [discriminator_loss, discriminator_loss_by_bce],
     "generator_loss": [generator_loss, generator_loss_by_logsigmoid],
-    "optimal_discriminator": [optimal_discriminator],
+    "optimal_discriminator": [optimal_discriminator, optimal_discriminator_by_log_odds],
     "js_divergence": [js_divergence, js_by_entropies],
     "modes_covered": [modes_covered, modes_covered_by_numpy],
     "gradient_penalty": [gradient_penalty, gradient_penalty_with_grad_outputs],
@@ -216,8 +231,12 @@ def test_frechet_cases_make_sqrtm_complex():
         critic, real, fake, eps=None if eps is None else eps.view(-1))),
     (ch05.frechet_distance, lambda m1, c1, m2, c2: frechet.frechet_distance(m1, c1, m2, c2)),
     (ch05.wasserstein_1d, lambda x, y: scipy.stats.wasserstein_distance(x.numpy(), y.numpy())),
+    # the lecture's own code: scipy's JS (section 2) and autograd through the library's losses (section 4)
+    (ch05.js_divergence, lambda p, q: torch.as_tensor(
+        scipy.spatial.distance.jensenshannon(p.double().numpy(), q.double().numpy(), axis=1) ** 2)),
+    (ch05.generator_logit_gradients, generator_logit_gradients_as_in_the_lecture),
 ], ids=["discriminator_loss", "generator_loss", "modes_covered", "gradient_penalty", "frechet_distance",
-        "wasserstein_1d"])
+        "wasserstein_1d", "js_divergence", "generator_logit_gradients"])
 def test_calling_the_library_is_not_a_solution(exercise, library):
     result = exercise.evaluate(library)
     assert result.outcome == "incorrect" and "called" in result.message, result.message
@@ -245,15 +264,25 @@ def test_optimal_discriminator_maximises_the_value_and_gives_2js_minus_log4():
     gen = torch.Generator().manual_seed(0)
     p = torch.softmax(torch.randn(7, generator=gen, dtype=torch.float64), 0)
     q = torch.softmax(torch.randn(7, generator=gen, dtype=torch.float64), 0)
+    for share in (0.5, 0.2, 0.7):
+        def value(d, share=share):  # minus the discriminator's loss when a share `share` of its examples are data
+            return (share * p * torch.log(d) + (1 - share) * q * torch.log(1 - d)).sum()
 
-    def value(d):
-        return (p * torch.log(d) + q * torch.log(1 - d)).sum()
+        d_star = ch05._optimal_discriminator(p, q, share)
+        for _ in range(20):
+            other = (d_star + 0.05 * torch.randn(7, generator=gen, dtype=torch.float64)).clamp(1e-3, 1 - 1e-3)
+            assert value(other) < value(d_star)
+    balanced = ch05._optimal_discriminator(p, q, 0.5)
+    assert torch.allclose(balanced, p / (p + q))
+    value = (p * torch.log(balanced) + q * torch.log(1 - balanced)).sum()
+    assert torch.isclose(value, 2 * ch05._js_divergence(p, q) - math.log(4))
 
-    d_star = ch05._optimal_discriminator(p, q)
-    for _ in range(20):
-        other = (d_star + 0.05 * torch.randn(7, generator=gen, dtype=torch.float64)).clamp(1e-3, 1 - 1e-3)
-        assert value(other) < value(d_star)
-    assert torch.isclose(value(d_star), 2 * ch05._js_divergence(p, q) - math.log(4))
+
+def test_the_balanced_answer_is_caught_in_every_case():  # the lecture's p / (p + q) never passes exercise 3
+    for case in ch05._dstar_cases(np.random.default_rng(7)):
+        p, q, share = case.args
+        assert abs(share - 0.5) >= 0.15
+        assert not torch.allclose(ch05._dstar_balanced(p, q, share), ch05._optimal_discriminator(p, q, share))
 
 
 def test_js_reference_matches_scipy():

@@ -18,17 +18,19 @@ from course_lib.models import diffusion, flow_matching, flows
 NUM_LEVELS = 17
 
 
-def affine_coupling_forward(x, mask, scale_net, shift_net):
+def bounded_coupling_forward(x, mask, scale_net, shift_net, clamp):
     x_cond = mask * x
-    s, t = scale_net(x_cond), shift_net(x_cond)
+    s = clamp * torch.tanh(scale_net(x_cond) / clamp)
+    t = shift_net(x_cond)
     y = x_cond + (1 - mask) * (x * torch.exp(s) + t)
     log_det = ((1 - mask) * s).sum(dim=-1)
     return y, log_det
 
 
-def affine_coupling_inverse(y, mask, scale_net, shift_net):
+def bounded_coupling_inverse(y, mask, scale_net, shift_net, clamp):
     y_cond = mask * y
-    s, t = scale_net(y_cond), shift_net(y_cond)
+    s = clamp * torch.tanh(scale_net(y_cond) / clamp)
+    t = shift_net(y_cond)
     return y_cond + (1 - mask) * (y - t) * torch.exp(-s)
 
 
@@ -47,9 +49,10 @@ def dequantized_bound(log_density, x, u):
     return -log_p.mean(dim=0)
 
 
-def q_sample(x0, t, alphas_cumprod, noise):
-    abar = alphas_cumprod[t].view(-1, *[1] * (x0.dim() - 1))
-    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+def q_sample_log_snr(x0, log_snr, noise):
+    log_snr = log_snr.view(-1, *[1] * (x0.dim() - 1))
+    abar, one_minus_abar = torch.sigmoid(log_snr), torch.sigmoid(-log_snr)  # SNR = abar / (1 - abar)
+    return abar.sqrt() * x0 + one_minus_abar.sqrt() * noise
 
 
 def posterior_mean_variance(x0, x_t, t, betas):
@@ -62,7 +65,8 @@ def posterior_mean_variance(x0, x_t, t, betas):
 
 
 def ddpm_loss(eps_model, x0, t, noise, alphas_cumprod):
-    x_t = q_sample(x0, t, alphas_cumprod, noise)
+    abar = alphas_cumprod[t].view(-1, 1)
+    x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
     return ((noise - eps_model(x_t, t)) ** 2).sum(dim=-1).mean()
 
 
@@ -75,12 +79,44 @@ def reverse_step(x_t, t, eps_hat, betas, z):
     return mean + betas[t].sqrt() * z
 
 
-def flow_matching_target(x0, x1, t):
-    t = t.view(-1, *[1] * (x0.dim() - 1))
-    return (1 - t) * x0 + t * x1, x1 - x0
+def cosine_path_target(x0, x1, t):
+    angle = (math.pi / 2) * t.view(-1, *[1] * (x0.dim() - 1))
+    x_t = torch.cos(angle) * x0 + torch.sin(angle) * x1
+    velocity = (math.pi / 2) * (torch.cos(angle) * x1 - torch.sin(angle) * x0)
+    return x_t, velocity
 
 
 # ---- other correct answers a student may well write ----
+
+
+def bounded_coupling_forward_by_where(x, mask, scale_net, shift_net, clamp):
+    kept = mask.bool()
+    h = torch.where(kept, x, torch.zeros_like(x))
+    s = torch.where(kept, torch.zeros_like(x), clamp * torch.tanh(scale_net(h) / clamp))
+    t = torch.where(kept, torch.zeros_like(x), shift_net(h))
+    return x * s.exp() + t, s.sum(1)
+
+
+def q_sample_log_snr_by_snr(x0, log_snr, noise):
+    snr = torch.exp(log_snr.double()).view(-1, *[1] * (x0.dim() - 1))
+    return torch.sqrt(snr / (1 + snr)) * x0.double() + torch.sqrt(1 / (1 + snr)) * noise.double()
+
+
+def ddpm_loss_via_log_snr(eps_model, x0, t, noise, alphas_cumprod):
+    abar = alphas_cumprod[t]
+    x_t = q_sample_log_snr(x0, torch.log(abar) - torch.log1p(-abar), noise)
+    return ((noise - eps_model(x_t, t)) ** 2).sum(dim=-1).mean()
+
+
+def cosine_path_target_by_autograd(x0, x1, t):
+    t = t.detach().clone().requires_grad_(True)
+
+    def path(tt):
+        a = (math.pi / 2) * tt.view(-1, *[1] * (x0.dim() - 1))
+        return torch.cos(a) * x0 + torch.sin(a) * x1
+
+    _, velocity = torch.autograd.functional.jvp(path, t, torch.ones_like(t))
+    return path(t).detach(), velocity
 
 
 def conv1x1_by_conv2d(x, weight):
@@ -106,15 +142,15 @@ def posterior_by_precisions(x0, x_t, t, betas):
 
 
 SOLUTIONS = {
-    "affine_coupling_forward": [affine_coupling_forward],
-    "affine_coupling_inverse": [affine_coupling_inverse],
+    "bounded_coupling_forward": [bounded_coupling_forward, bounded_coupling_forward_by_where],
+    "bounded_coupling_inverse": [bounded_coupling_inverse],
     "conv1x1_forward": [conv1x1_forward, conv1x1_by_conv2d],
     "dequantized_bound": [dequantized_bound, dequantized_bound_by_distribution],
-    "q_sample": [q_sample],
+    "q_sample_log_snr": [q_sample_log_snr, q_sample_log_snr_by_snr],
     "posterior_mean_variance": [posterior_mean_variance, posterior_by_precisions],
-    "ddpm_loss": [ddpm_loss],
+    "ddpm_loss": [ddpm_loss, ddpm_loss_via_log_snr],
     "reverse_step": [reverse_step],
-    "flow_matching_target": [flow_matching_target],
+    "cosine_path_target": [cosine_path_target, cosine_path_target_by_autograd],
 }
 
 
@@ -157,8 +193,8 @@ def test_a_blank_answer_is_not_attempted_and_none_is_incorrect():
     def stub(*args):
         raise NotImplementedError()
 
-    assert ch06.q_sample.evaluate(stub).outcome == "not_attempted"
-    assert ch06.q_sample.evaluate(None).outcome == "incorrect"
+    assert ch06.q_sample_log_snr.evaluate(stub).outcome == "not_attempted"
+    assert ch06.q_sample_log_snr.evaluate(None).outcome == "incorrect"
 
 
 # ---- the references are right: against autograd, sampling and closed forms ----
@@ -170,16 +206,30 @@ def _coupling_instance(seed=0):
 
 
 def test_coupling_reference_log_det_is_autograds_slogdet_and_the_inverse_inverts():
-    x, mask, scale_net, shift_net = _coupling_instance()
+    x, mask, scale_net, shift_net, clamp = _coupling_instance()
     x = x.double()
-    y, log_det = ch06._coupling_forward(x, mask, scale_net, shift_net)
+    y, log_det = ch06._coupling_forward(x, mask, scale_net, shift_net, clamp)
     for b in range(len(x)):
-        def forward_one(row, b=b):
-            s, t = scale_net(mask * row), shift_net(mask * row)
-            return mask * row + (1 - mask) * (row * torch.exp(s) + t)
+        def forward_one(row):
+            return ch06._coupling_forward(row[None], mask, scale_net, shift_net, clamp)[0][0]
         jac = torch.autograd.functional.jacobian(forward_one, x[b])
         assert torch.allclose(torch.linalg.slogdet(jac)[1], log_det[b], atol=1e-10)
-    assert torch.allclose(ch06._coupling_inverse(y, mask, scale_net, shift_net), x, atol=1e-10)
+    assert torch.allclose(ch06._coupling_inverse(y, mask, scale_net, shift_net, clamp), x, atol=1e-10)
+    raw = scale_net(mask.double() * x)
+    s = (1 - mask) * ch06._coupling_parts(x, mask, scale_net, shift_net, clamp)[2]
+    assert s.abs().max() < clamp < ((1 - mask) * raw).abs().max()  # the bound is active in the cases
+
+
+def test_q_sample_log_snr_reference_is_the_alpha_bar_marginal_at_that_snr():
+    betas = torch.linspace(0.01, 0.2, 12, dtype=torch.float64)
+    abar = ch06._alphas_cumprod(betas)
+    gen = torch.Generator().manual_seed(1)
+    x0, noise = (torch.randn(12, 3, generator=gen, dtype=torch.float64) for _ in range(2))
+    t = torch.arange(12)
+    log_snr = torch.log(abar / (1 - abar))
+    assert torch.allclose(ch06._q_sample_log_snr(x0, log_snr, noise), ch06._q_sample(x0, t, abar, noise))
+    ends = ch06._q_sample_log_snr(x0[:2], torch.tensor([30.0, -30.0]), noise[:2])  # no NaN, no overflow
+    assert torch.allclose(ends, torch.stack([x0[0], noise[1]]), atol=1e-6)
 
 
 def test_conv1x1_reference_log_det_is_the_slogdet_of_its_jacobian():
@@ -243,23 +293,42 @@ def test_reverse_step_reference_is_the_posterior_mean_at_the_implied_x0():
         assert torch.allclose(ch06._reverse_step(x_t, t, eps, betas, torch.zeros_like(x_t)), mean)
 
 
-def test_flow_matching_reference_velocity_is_the_time_derivative_of_the_path():
+def test_cosine_path_reference_velocity_is_the_time_derivative_of_a_variance_preserving_path():
     gen = torch.Generator().manual_seed(4)
     x0, x1 = (torch.randn(3, 2, generator=gen, dtype=torch.float64) for _ in range(2))
     t, h = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64), 1e-6
-    (a, v), (b, _) = ch06._flow_matching_target(x0, x1, t), ch06._flow_matching_target(x0, x1, t + h)
-    assert torch.allclose((b - a) / h, v, atol=1e-6)
+    (a, v), (b, _) = ch06._cosine_path_target(x0, x1, t), ch06._cosine_path_target(x0, x1, t + h)
+    assert torch.allclose((b - a) / h, v, atol=1e-5)
+    ends = ch06._cosine_path_target(x0, x1, torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64))[0]
+    assert torch.allclose(ends[0], x0[0]) and torch.allclose(ends[1:], x1[1:])  # noise at 0, data at 1
+    big0, big1 = (torch.randn(200_000, 1, generator=gen, dtype=torch.float64) for _ in range(2))
+    xt = ch06._cosine_path_target(big0, big1, torch.full((200_000,), 0.37, dtype=torch.float64))[0]
+    assert abs(xt.var().item() - 1.0) < 0.02  # unit-variance ends stay unit-variance
+
+
+def _bounded_by_the_library(x, m, scale_net, shift_net, clamp):
+    return flows.affine_coupling_forward(x, m, lambda h: clamp * torch.tanh(scale_net(h) / clamp), shift_net)
+
+
+def _bounded_inverse_by_the_library(y, m, scale_net, shift_net, clamp):
+    return flows.affine_coupling_inverse(y, m, lambda h: clamp * torch.tanh(scale_net(h) / clamp), shift_net)
+
+
+def _cosine_path_through_the_library(x0, x1, t):
+    flow_matching.flow_matching_target(x0, x1, t)  # a call alone is enough to be refused
+    return cosine_path_target(x0, x1, t)
 
 
 @pytest.mark.parametrize(("exercise", "library"), [
-    (ch06.q_sample, lambda x0, t, ac, noise: diffusion.q_sample(x0, t, ac, noise)),
+    (ch06.q_sample_log_snr, lambda x0, lam, noise: diffusion.q_sample(x0, torch.arange(len(x0)), torch.sigmoid(lam),
+                                                                       noise)),
     (ch06.posterior_mean_variance, lambda x0, x_t, t, betas: diffusion.posterior_mean_variance(x0, x_t, t, betas)),
     (ch06.reverse_step, lambda x_t, t, eps, betas, z: diffusion.reverse_step(x_t, t, eps, betas, z)),
-    (ch06.flow_matching_target, lambda x0, x1, t: flow_matching.flow_matching_target(x0, x1, t)),
-    (ch06.affine_coupling_forward, lambda x, m, s, t: flows.affine_coupling_forward(x, m, s, t)),
-    (ch06.affine_coupling_inverse, lambda y, m, s, t: flows.affine_coupling_inverse(y, m, s, t)),
+    (ch06.cosine_path_target, _cosine_path_through_the_library),
+    (ch06.bounded_coupling_forward, _bounded_by_the_library),
+    (ch06.bounded_coupling_inverse, _bounded_inverse_by_the_library),
     (ch06.dequantized_bound, lambda f, x, u: dequantization.dequantized_bound(lambda w: f(w), x, u, alpha=1e-9)),
-], ids=["q_sample", "posterior_mean_variance", "reverse_step", "flow_matching_target", "coupling_forward",
+], ids=["q_sample_log_snr", "posterior_mean_variance", "reverse_step", "cosine_path_target", "coupling_forward",
         "coupling_inverse", "dequantized_bound"])
 def test_calling_the_library_is_not_a_solution(exercise, library):
     result = exercise.evaluate(library)
@@ -283,19 +352,53 @@ def test_the_references_agree_with_the_library():
     net = torch.nn.Linear(6, 6).double()
     assert torch.allclose(ch06._ddpm_loss(lambda x, s: net(x), x0, t, z, abar).float(),
                           diffusion.ddpm_loss(lambda x, s: net(x), x0, t, z, abar).detach().float())
-    tt = torch.rand(4, generator=gen, dtype=torch.float64)
-    for a, b in zip(ch06._flow_matching_target(x0, x_t, tt), flow_matching.flow_matching_target(x0, x_t, tt),
-                    strict=True):
-        assert torch.allclose(a, b)
+    log_snr = torch.log(abar[t] / (1 - abar[t]))
+    assert torch.allclose(ch06._q_sample_log_snr(x0, log_snr, z), diffusion.q_sample(x0, t, abar, z))
 
 
-def test_coupling_references_agree_with_the_library():
-    x, mask, scale_net, shift_net = _coupling_instance(7)
-    y, log_det = ch06._coupling_forward(x, mask, scale_net, shift_net)
-    y_lib, log_det_lib = flows.affine_coupling_forward(x.double(), mask.double(), scale_net, shift_net)
+def test_coupling_references_agree_with_the_librarys_bounded_layer():
+    x, mask, scale_net, shift_net, clamp = _coupling_instance(7)
+    x = x.double()
+
+    class BothNets(torch.nn.Module):  # the layer's one net: raw log-scale and shift, concatenated
+        def forward(self, h):
+            return torch.cat([scale_net(h), shift_net(h)], 1)
+
+    layer = flows.AffineCoupling(mask, BothNets(), clamp=clamp).double()
+    y, log_det = ch06._coupling_forward(x, mask, scale_net, shift_net, clamp)
+    y_lib, log_det_lib = layer(x)
     assert torch.allclose(y, y_lib) and torch.allclose(log_det, log_det_lib)
-    assert torch.allclose(ch06._coupling_inverse(y, mask, scale_net, shift_net),
-                          flows.affine_coupling_inverse(y, mask.double(), scale_net, shift_net))
+    assert torch.allclose(ch06._coupling_inverse(y, mask, scale_net, shift_net, clamp), layer.inverse(y))
+
+
+def _lecture_function(name):
+    """The function ``name`` as a cell of the lecture notebook defines it (only the def, not the rest of the cell)."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+
+    notebook = nbformat.read(Path(__file__).parents[1] / "notebooks" / "06_flows_and_diffusion.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and f"def {name}(" in cell.source:
+            tree = ast.parse(cell.source)
+            module = ast.Module([n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name], [])
+            namespace = {"torch": torch}
+            exec(compile(module, "lecture", "exec"), namespace)
+            return namespace[name]
+    raise AssertionError(f"the lecture has no cell defining {name}")
+
+
+@pytest.mark.parametrize(("exercise", "adapt", "lecture", "recognised"), [
+    (ch06.bounded_coupling_forward, lambda f: lambda x, m, s, t, clamp: f(x, m, s, t), "coupling_forward",
+     "scale_not_bounded"),
+    (ch06.q_sample_log_snr, lambda f: lambda x0, lam, noise: f(x0, torch.arange(len(x0)), torch.exp(lam), noise),
+     "q_sample_open", "snr_taken_for_abar"),
+    (ch06.cosine_path_target, lambda f: f, "flow_matching_target_open", "straight_path"),
+], ids=["coupling", "q_sample", "flow_matching_target"])
+def test_copying_a_lecture_cell_is_not_a_solution(exercise, adapt, lecture, recognised):
+    result = exercise.evaluate(adapt(_lecture_function(lecture)))
+    assert result.outcome == "incorrect" and result.wrong_answer == recognised, (result.outcome, result.message)
 
 
 def test_dequantized_bound_reference_is_the_library_bound_with_a_vanishing_logit_margin():

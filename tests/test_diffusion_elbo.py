@@ -26,6 +26,7 @@ from course_lib.models.diffusion import (
     digits_diffusion,
     log_snr_schedule,
     negative_elbo,
+    negative_elbo_terms,
     posterior_mean_variance,
 )
 from course_lib.train import fit
@@ -149,6 +150,17 @@ def test_terms_sum_to_the_reported_bound_and_the_loss():
     with torch.no_grad():
         expected = sum(model.elbo_terms(x, g1, t1).values())
         torch.testing.assert_close(model.elbo(x, generator=g2), expected)
+
+
+def test_reported_terms_come_from_the_bounds_own_draws():
+    model = tiny_model(timesteps=40)
+    x = torch.randint(0, K, (60, 1), generator=_gen(0))
+    bound, se, terms = negative_elbo_terms(model, x, draws=3, replicates=2, seed=5)
+    assert (bound, se) == negative_elbo(model, x, draws=3, replicates=2, seed=5)  # the same draws
+    assert set(terms) == {"prior", "diffusion", "reconstruction"}
+    assert sum(terms.values()) == pytest.approx(bound, abs=1e-9)
+    _, _, other = negative_elbo_terms(model, x, draws=3, replicates=2, seed=6)
+    assert sum(other.values()) != pytest.approx(bound, abs=1e-6)  # other draws give another split
 
 
 def test_diffusion_kl_is_the_gaussian_kl_of_the_two_posteriors():

@@ -17,18 +17,19 @@ def rows():
     return {r.model: r for r in leaderboard.run(names, fast=True, progress=False)}
 
 
-def test_flow_rows_are_labelled_bounds_on_the_17_level_digits(rows):
+def test_flow_rows_are_labelled_bounds_and_an_estimate_on_the_17_level_digits(rows):
     assert set(rows) == {"RealNVP (uniform dequantisation), negative ELBO",
                          "RealNVP (variational dequantisation), negative ELBO",
                          f"RealNVP (variational dequantisation), IW k={fast_twin(VARIATIONAL).iw_k}"}
-    for r in rows.values():
-        assert r.chapter == "06" and r.data == "digits17" and r.kind == "bound"
+    for name, r in rows.items():
+        kind = "estimate" if ", IW k=" in name else "bound"  # as chapter 04's IWAE rows
+        assert r.chapter == "06" and r.data == "digits17" and r.kind == kind
         assert math.isfinite(r.test_nll_nats) and r.train_seconds > 0 and r.params > 0
         # two epochs of a small flow already beat the uniform distribution over the 17 levels
         assert 64 * math.log(2) < r.test_nll_nats < 64 * math.log(17)
     elbo = rows["RealNVP (variational dequantisation), negative ELBO"].test_nll_nats
     iw = rows[f"RealNVP (variational dequantisation), IW k={fast_twin(VARIATIONAL).iw_k}"].test_nll_nats
-    assert iw < elbo  # the k-sample bound is the tighter one
+    assert iw < elbo  # the k-sample estimate is no looser than the ELBO
 
 
 def test_fast_twins_keep_the_recipe_and_shrink_the_budget():

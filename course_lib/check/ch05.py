@@ -1,7 +1,8 @@
 """Checks for chapter 05, generative adversarial networks.
 
 In the order of the exercises: the discriminator's and the generator's losses on logits (warm-ups), the optimal
-discriminator and the Jensen-Shannon divergence on a discrete space, modes covered on a 2-D mixture, the
+discriminator of a game in which the discriminator sees data and samples in unequal shares, and the
+Jensen-Shannon divergence, both on a discrete space, modes covered on a 2-D mixture, the
 gradient penalty of WGAN-GP, the Fréchet distance between two Gaussians, and two derivations the lecture does
 not write out: the generator's gradient with respect to the discriminator's logit under each loss, and the
 Wasserstein-1 distance between two 1-D empirical distributions.
@@ -13,6 +14,7 @@ import math
 
 import numpy as np
 import scipy.linalg
+import scipy.spatial.distance
 import scipy.stats
 import torch
 import torch.nn.functional as F
@@ -194,21 +196,41 @@ generator_loss = Exercise(
 )
 
 
-# ---- 3. optimal_discriminator(p_data, p_g) -> D* (a warm-up) -----------------------------------------------
+# ---- 3. optimal_discriminator(p_data, p_g, real_share) -> D* (a warm-up) --------------------------------------
+# The lecture derives D* = p / (p + q) for a discriminator that sees data and samples equally often. Here a share
+# pi of its examples are data: it minimises -pi E_data[log D] - (1 - pi) E_g[log(1 - D)], so that
+# D* = pi p / (pi p + (1 - pi) q), the posterior probability of "real" under the prior pi.
 
 
-def _optimal_discriminator(p_data, p_g):
+def _weighted_dstar(p_data, p_g, w_real, w_fake):
     p, q = _f64(p_data, p_g)
-    return p / (p + q)
+    return w_real * p / (w_real * p + w_fake * q)
 
 
-def _dstar_swapped(p_data, p_g):
-    return _optimal_discriminator(p_g, p_data)
+def _optimal_discriminator(p_data, p_g, real_share=0.5):
+    return _weighted_dstar(p_data, p_g, real_share, 1.0 - real_share)
 
 
-def _dstar_ratio(p_data, p_g):
+def _dstar_balanced(p_data, p_g, real_share):
+    return _optimal_discriminator(p_data, p_g, 0.5)
+
+
+def _dstar_shares_swapped(p_data, p_g, real_share):
+    return _weighted_dstar(p_data, p_g, 1.0 - real_share, real_share)
+
+
+def _dstar_swapped(p_data, p_g, real_share):
+    return 1.0 - _optimal_discriminator(p_data, p_g, real_share)
+
+
+def _dstar_odds(p_data, p_g, real_share):
     p, q = _f64(p_data, p_g)
-    return p / q
+    return real_share * p / ((1.0 - real_share) * q)
+
+
+def _dstar_share_only_on_top(p_data, p_g, real_share):
+    p, q = _f64(p_data, p_g)
+    return real_share * p / (p + q)
 
 
 def _discrete_pair(rng, batch: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,24 +244,47 @@ def _discrete_pair(rng, batch: int, k: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _discrete_cases(rng):
-    """Three pairs of (B, K) probability tables (exercises 3 and 4)."""
+    """Three pairs of (B, K) probability tables (exercise 4)."""
     return [Case(*_discrete_pair(rng, *_sizes(rng, 3, 9))) for _ in range(3)]
+
+
+def _real_share(rng) -> float:
+    """A share of data in (0.15, 0.85), at least 0.15 away from 1/2 (so that the balanced D* is told apart)."""
+    share = float(rng.uniform(0.15, 0.35))
+    return share if rng.random() < 0.5 else 1.0 - share
+
+
+def _dstar_cases(rng):
+    """Three pairs of (B, K) probability tables, each with its share of data among D's examples."""
+    return [Case(*_discrete_pair(rng, *_sizes(rng, 3, 9)), _real_share(rng)) for _ in range(3)]
 
 
 optimal_discriminator = Exercise(
     name="optimal_discriminator",
     reference=_optimal_discriminator,
-    make_cases=_discrete_cases,
+    make_cases=_dstar_cases,
     compare=_compare_nan_aware,
-    hint="For a fixed generator, maximise the value pointwise: at each x, a log D + b log(1 - D) with "
-    "a = p_data(x), b = p_g(x) is largest at D = a / (a + b).",
+    hint="For a fixed generator, minimise the loss pointwise: at each x it is -(a log D + b log(1 - D)) with a and b "
+    "the weights with which data and samples reach x. Set the derivative with respect to D to zero.",
+    deeper_hint="The weight of the data at x is real_share * p_data(x), that of the samples (1 - real_share) * "
+    "p_g(x): a log D + b log(1 - D) is largest at D = a / (a + b). With real_share = 1/2 you get the lecture's D*.",
     wrong_answers=[
+        WrongAnswer("balanced", _dstar_balanced,
+                    hint="That is the lecture's D* = p_data / (p_data + p_g), right only when the discriminator sees "
+                    "data and samples equally often. Here a share real_share of its examples are data: weight each "
+                    "density by how often its examples reach the discriminator."),
+        WrongAnswer("shares_swapped", _dstar_shares_swapped,
+                    hint="Your weights are swapped: the data's density is weighted by real_share (the share of data "
+                    "among D's examples), the generator's by 1 - real_share."),
         WrongAnswer("swapped", _dstar_swapped,
                     hint="Your D* is the probability of 'generated', not of 'real': D(x) is the discriminator's "
-                    "belief that x came from the data, so p_data is in the numerator."),
-        WrongAnswer("density_ratio", _dstar_ratio,
-                    hint="p_data / p_g is the density ratio, not a probability (it exceeds 1 and is infinite where "
-                    "p_g = 0). D* = r / (1 + r) turns the ratio r into the probability of 'real'."),
+                    "belief that x came from the data, so the data's term is in the numerator."),
+        WrongAnswer("odds", _dstar_odds,
+                    hint="You returned the odds of 'real' (a ratio that exceeds 1 and is infinite where p_g = 0), "
+                    "not a probability. D* = r / (1 + r) turns odds r into the probability of 'real'."),
+        WrongAnswer("share_only_in_numerator", _dstar_share_only_on_top,
+                    hint="Your D* does not reach 1 where only the data put mass: the weights belong in the "
+                    "denominator too, D* = a / (a + b) with the same weighted a in both places."),
     ],
 )
 
@@ -288,6 +333,7 @@ def _js_nan_at_zeros(p, q):
 
 js_divergence = Exercise(
     name="js_divergence",
+    forbidden=(scipy.spatial.distance.jensenshannon,),  # the lecture's section 2 calls it
     reference=_js_divergence,
     make_cases=_discrete_cases,
     compare=_compare_nan_aware,
@@ -698,6 +744,7 @@ def _compare_glg(got, expected, case):
 
 generator_logit_gradients = Exercise(
     name="generator_logit_gradients",
+    forbidden=(_gan.generator_loss,),  # the lecture's section 4 differentiates it with autograd: derive it instead
     reference=_generator_logit_gradients,
     make_cases=_glg_cases,
     compare=_compare_glg,

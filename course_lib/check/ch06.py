@@ -1,9 +1,11 @@
 """Checks for chapter 06, flows and diffusion.
 
-In the order of the exercises: the affine coupling forward (a warm-up) and inverse, the log-determinant of an
-invertible 1x1 convolution, the dequantised bound with a logit preprocessing, the forward marginal q(x_t | x_0)
-(a warm-up), the posterior q(x_{t-1} | x_t, x_0), the noise-prediction loss, one ancestral reverse step, and the
-flow-matching target (a warm-up).
+In the order of the exercises: an affine coupling with a bounded log-scale, forward (a warm-up) and inverse, the
+log-determinant of an invertible 1x1 convolution, the dequantised bound with a logit preprocessing, the forward
+marginal q(x_t | x_0) written with the log-SNR (a warm-up), the posterior q(x_{t-1} | x_t, x_0), the
+noise-prediction loss, one ancestral reverse step, and the velocity of the cosine (variance-preserving) path of
+flow matching (a warm-up). None of them is a function the lecture writes: its open cells are the plain coupling,
+q_sample with alpha-bar and the straight path's target, each a wrong answer here with its own hint.
 
 Conventions shared with ``course_lib.models.flows``, ``diffusion`` and ``flow_matching``: a coupling mask is 1 on
 the coordinates that pass unchanged and condition the nets; diffusion steps are 0-based indices into the schedule
@@ -83,7 +85,8 @@ def _coupling_case(rng) -> Case:
     nets = [_TanhNet(_tensor(rng.normal(0, 0.8, (dim, dim)), torch.float64),
                      _tensor(rng.normal(0, 0.5, dim), torch.float64), gain) for gain in (1.5, 2.0)]
     x = _tensor(rng.normal(0, 1.5, (batch, dim)))
-    return Case(x, _tensor(mask), *nets)
+    clamp = float(rng.uniform(0.5, 0.8))  # below the raw log-scales' reach (1.5), far from 1: the bound shows
+    return Case(x, _tensor(mask), *nets, clamp)
 
 
 def _coupling_cases(rng):
@@ -102,110 +105,111 @@ def _compare_detached(got, expected, case):
     return compare_values(_detached(got), expected, rtol=1e-4, atol=1e-6)
 
 
-# ---- 1. affine_coupling_forward(x, mask, scale_net, shift_net) -> (y, log_det) (a warm-up) ------------------
+# ---- 1. bounded_coupling_forward(x, mask, scale_net, shift_net, clamp) -> (y, log_det) (a warm-up) ---------------
 
 
-def _coupling_parts(x, mask, scale_net, shift_net, *, mask_input=True):
+def _coupling_parts(x, mask, scale_net, shift_net, clamp, *, mask_input=True, bound="tanh"):
+    """x, mask, the log-scale s actually applied and the shift t, float64. ``bound``: "tanh" (the exercise's
+    s = clamp tanh(raw / clamp)), "none" (the raw output) or "outer" (clamp tanh(raw), the division forgotten)."""
     x, mask = _f64(x, mask)
     inputs = mask * x if mask_input else x
-    return x, mask, scale_net(inputs).double().detach(), shift_net(inputs).double().detach()
+    raw = scale_net(inputs).double().detach()
+    s = {"tanh": clamp * torch.tanh(raw / clamp), "none": raw, "outer": clamp * torch.tanh(raw)}[bound]
+    return x, mask, s, shift_net(inputs).double().detach()
 
 
-def _coupling_forward(x, mask, scale_net, shift_net):
-    x, mask, s, t = _coupling_parts(x, mask, scale_net, shift_net)
-    y = mask * x + (1 - mask) * (x * torch.exp(s) + t)
-    return y, ((1 - mask) * s).sum(-1)
+def _coupling_forward_with(x, mask, scale_net, shift_net, clamp, *, mask_input=True, bound="tanh",
+                           log_det_bound=None, sign=1.0, all_moved=False, batch_sum=False):
+    x, mask, s, t = _coupling_parts(x, mask, scale_net, shift_net, clamp, mask_input=mask_input, bound=bound)
+    moved = torch.ones_like(mask) if all_moved else 1 - mask
+    y = (1 - moved) * x + moved * (x * torch.exp(s) + t)
+    if log_det_bound is not None:  # the log-det of another log-scale than the one applied to y
+        s = _coupling_parts(x, mask, scale_net, shift_net, clamp, mask_input=mask_input, bound=log_det_bound)[2]
+    log_det = sign * (moved * s).sum(-1)
+    return y, log_det.sum() if batch_sum else log_det
 
 
-def _coupling_forward_log_det_sign(x, mask, scale_net, shift_net):
-    y, log_det = _coupling_forward(x, mask, scale_net, shift_net)
-    return y, -log_det
+def _coupling_forward(x, mask, scale_net, shift_net, clamp):
+    return _coupling_forward_with(x, mask, scale_net, shift_net, clamp)
 
 
-def _coupling_forward_batch_sum(x, mask, scale_net, shift_net):
-    y, log_det = _coupling_forward(x, mask, scale_net, shift_net)
-    return y, log_det.sum()
-
-
-def _coupling_forward_all_transformed(x, mask, scale_net, shift_net):
-    x, mask, s, t = _coupling_parts(x, mask, scale_net, shift_net)
-    return x * torch.exp(s) + t, s.sum(-1)
-
-
-def _coupling_forward_unmasked_input(x, mask, scale_net, shift_net):
-    x, mask, s, t = _coupling_parts(x, mask, scale_net, shift_net, mask_input=False)
-    y = mask * x + (1 - mask) * (x * torch.exp(s) + t)
-    return y, ((1 - mask) * s).sum(-1)
-
-
-affine_coupling_forward = Exercise(
-    name="affine_coupling_forward",
+bounded_coupling_forward = Exercise(
+    name="bounded_coupling_forward",
     forbidden=(flows.affine_coupling_forward, flows.AffineCoupling),
     reference=_coupling_forward,
     make_cases=_coupling_cases,
     compare=_compare_detached,
-    hint="The coordinates with mask 1 pass unchanged and are the only input of both nets: s = scale_net(mask * x), "
-    "t = shift_net(mask * x). The others become x * exp(s) + t. The Jacobian is triangular, so its log-determinant "
-    "is the sum of the log-scales of the transformed coordinates, one number per example.",
-    deeper_hint="Write y with the mask and (1 - mask) as weights; the log-det is ((1 - mask) * s) summed over the "
-    "last axis, shape (B,).",
+    hint="The coordinates with mask 1 pass unchanged and are the only input of both nets. The others are scaled by "
+    "exp(s) and shifted by t, where s is the bounded log-scale of the exercise text, not the scale net's raw "
+    "output. The Jacobian is triangular: its log-determinant is the log of the product of its diagonal, one "
+    "number per example.",
+    deeper_hint="Compute the bounded s once and use that same s in y and in the log-determinant; torch.tanh does "
+    "the bounding. Mask 1 and (1 - mask) select the two halves; the log-det has shape (B,).",
     wrong_answers=[
-        WrongAnswer("log_det_sign", _coupling_forward_log_det_sign,
+        WrongAnswer("scale_not_bounded", partial(_coupling_forward_with, bound="none"),
+                    hint="You used the scale net's raw output as the log-scale, as in the lecture's plain coupling. "
+                    "This layer bounds it first, so that no coordinate is ever stretched by more than exp(clamp): "
+                    "apply the bound of the exercise text, in y and in the log-determinant."),
+        WrongAnswer("log_det_of_raw_scale", partial(_coupling_forward_with, log_det_bound="none"),
+                    hint="Your y uses the bounded log-scale but your log-determinant sums the raw one. The "
+                    "log-determinant belongs to the map you applied: the diagonal of its Jacobian is exp(s) with "
+                    "the bounded s."),
+        WrongAnswer("bound_without_inner_division", partial(_coupling_forward_with, bound="outer"),
+                    hint="Your bound is clamp * tanh(raw). The text divides inside as well, clamp * tanh(raw / "
+                    "clamp): then a small raw log-scale passes almost unchanged (slope 1 at zero) and only large "
+                    "ones are squashed towards +-clamp."),
+        WrongAnswer("log_det_sign", partial(_coupling_forward_with, sign=-1.0),
                     hint="Your log-determinant has the wrong sign. The forward map multiplies the transformed "
-                    "coordinates by exp(s), which stretches volume by exp(sum s): log |det J| = + sum s."),
-        WrongAnswer("log_det_summed_over_batch", _coupling_forward_batch_sum,
+                    "coordinates by exp(s), which stretches volume by exp(sum s)."),
+        WrongAnswer("log_det_summed_over_batch", partial(_coupling_forward_with, batch_sum=True),
                     hint="Your log-determinant is one number for the whole batch. Every example has its own "
                     "Jacobian (the scales depend on its x): sum over the coordinates only, shape (B,)."),
-        WrongAnswer("masked_half_transformed", _coupling_forward_all_transformed,
+        WrongAnswer("masked_half_transformed", partial(_coupling_forward_with, all_moved=True),
                     hint="You transformed every coordinate, also those with mask 1. They must pass unchanged: "
                     "they are what the nets see, so that the inverse can compute the same s and t from y."),
-        WrongAnswer("nets_see_all_of_x", _coupling_forward_unmasked_input,
+        WrongAnswer("nets_see_all_of_x", partial(_coupling_forward_with, mask_input=False),
                     hint="Your nets see all of x. They may only see the coordinates that pass unchanged, mask * x; "
                     "otherwise the Jacobian is no longer triangular and the map cannot be inverted from y."),
     ],
 )
 
 
-# ---- 2. affine_coupling_inverse(y, mask, scale_net, shift_net) -> x --------------------------------------------
+# ---- 2. bounded_coupling_inverse(y, mask, scale_net, shift_net, clamp) -> x --------------------------------------
 
 
-def _coupling_inverse(y, mask, scale_net, shift_net):
-    y, mask, s, t = _coupling_parts(y, mask, scale_net, shift_net)
-    return mask * y + (1 - mask) * (y - t) * torch.exp(-s)
+def _coupling_inverse_with(y, mask, scale_net, shift_net, clamp, *, bound="tanh", order="shift_first",
+                           scale_sign=-1.0, all_moved=False):
+    y, mask, s, t = _coupling_parts(y, mask, scale_net, shift_net, clamp, bound=bound)
+    moved = torch.ones_like(mask) if all_moved else 1 - mask
+    x_moved = (y - t) * torch.exp(scale_sign * s) if order == "shift_first" else y * torch.exp(-s) - t
+    return (1 - moved) * y + moved * x_moved
 
 
-def _coupling_inverse_shift_after_scale(y, mask, scale_net, shift_net):
-    y, mask, s, t = _coupling_parts(y, mask, scale_net, shift_net)
-    return mask * y + (1 - mask) * (y * torch.exp(-s) - t)
+def _coupling_inverse(y, mask, scale_net, shift_net, clamp):
+    return _coupling_inverse_with(y, mask, scale_net, shift_net, clamp)
 
 
-def _coupling_inverse_scale_not_inverted(y, mask, scale_net, shift_net):
-    y, mask, s, t = _coupling_parts(y, mask, scale_net, shift_net)
-    return mask * y + (1 - mask) * (y - t) * torch.exp(s)
-
-
-def _coupling_inverse_masked_half_changed(y, mask, scale_net, shift_net):
-    y, mask, s, t = _coupling_parts(y, mask, scale_net, shift_net)
-    return (y - t) * torch.exp(-s)
-
-
-affine_coupling_inverse = Exercise(
-    name="affine_coupling_inverse",
+bounded_coupling_inverse = Exercise(
+    name="bounded_coupling_inverse",
     forbidden=(flows.affine_coupling_inverse, flows.AffineCoupling),
     reference=_coupling_inverse,
     make_cases=_coupling_cases,
     compare=_compare_detached,
     hint="The coordinates with mask 1 are the same in y as in x, so the nets can be evaluated again on mask * y and "
-    "give the same s and t as in the forward pass. Then solve y = x * exp(s) + t for x on the other coordinates.",
+    "give the same raw output, hence the same bounded s and the same t, as in the forward pass. Then solve "
+    "exercise 1's map for x on the other coordinates.",
     deeper_hint="Undo the operations of the forward pass in the reverse order.",
     wrong_answers=[
-        WrongAnswer("shift_undone_after_scale", _coupling_inverse_shift_after_scale,
+        WrongAnswer("shift_undone_after_scale", partial(_coupling_inverse_with, order="scale_first"),
                     hint="You undid the scale before the shift. The forward pass scales first and shifts last, "
-                    "so the inverse removes the shift first: x = (y - t) * exp(-s)."),
-        WrongAnswer("scale_not_inverted", _coupling_inverse_scale_not_inverted,
+                    "so the inverse must remove the shift first."),
+        WrongAnswer("scale_not_inverted", partial(_coupling_inverse_with, scale_sign=1.0),
                     hint="You multiplied by exp(s) again; the inverse of multiplying by exp(s) is multiplying by "
                     "exp(-s)."),
-        WrongAnswer("masked_half_changed", _coupling_inverse_masked_half_changed,
+        WrongAnswer("scale_not_bounded", partial(_coupling_inverse_with, bound="none"),
+                    hint="You undid the raw log-scale, but the forward pass applied the bounded one: use the same "
+                    "bounded s as exercise 1, or the inverse does not give back x."),
+        WrongAnswer("masked_half_changed", partial(_coupling_inverse_with, all_moved=True),
                     hint="You changed the coordinates with mask 1 as well; the forward pass left them alone, so "
                     "the inverse leaves them alone too."),
     ],
@@ -355,7 +359,7 @@ dequantized_bound = Exercise(
 )
 
 
-# ---- 5. q_sample(x0, t, alphas_cumprod, noise) -> x_t (a warm-up) ----------------------------------------------
+# ---- 5. q_sample_log_snr(x0, log_snr, noise) -> x_t (a warm-up) --------------------------------------------------
 
 
 def _schedule(rng, steps: int) -> np.ndarray:
@@ -367,54 +371,60 @@ def _alphas_cumprod(betas):
     return torch.cumprod(1 - torch.as_tensor(betas, dtype=torch.float64), 0)
 
 
-def _q_sample_with(x0, t, alphas_cumprod, noise, *, swapped=False, one_step=False, roots=True):
+def _q_sample(x0, t, alphas_cumprod, noise):
+    """x_t from abar_t = alphas_cumprod[t] (exercise 7's noising)."""
     x0, ac, noise = _f64(x0, alphas_cumprod, noise)
-    t = torch.as_tensor(t, dtype=torch.long)
-    if one_step:
-        ac = ac / torch.cat([ac.new_ones(1), ac[:-1]])  # alpha_t = abar_t / abar_{t-1}
-    a = ac[t].view(-1, *([1] * (x0.dim() - 1)))
+    a = ac[torch.as_tensor(t, dtype=torch.long)].view(-1, *([1] * (x0.dim() - 1)))
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def _q_sample_log_snr_with(x0, log_snr, noise, *, abar="sigmoid", roots=True, swapped=False):
+    x0, lam, noise = _f64(x0, log_snr, noise)
+    lam = lam.view(-1, *([1] * (x0.dim() - 1)))
+    a = {"sigmoid": torch.sigmoid(lam), "exp": torch.exp(lam), "std_ratio": torch.sigmoid(2 * lam)}[abar]
     signal, spread = (a.sqrt(), (1 - a).sqrt()) if roots else (a, 1 - a)
     if swapped:
         signal, spread = spread, signal
     return signal * x0 + spread * noise
 
 
-def _q_sample(x0, t, alphas_cumprod, noise):
-    return _q_sample_with(x0, t, alphas_cumprod, noise)
+def _q_sample_log_snr(x0, log_snr, noise):
+    return _q_sample_log_snr_with(x0, log_snr, noise)
 
 
-
-
-
-def _q_sample_cases(rng):
+def _q_sample_log_snr_cases(rng):
     cases = []
     for shape in [(6, 5), (4, 3, 3), (7, 8)]:
-        steps = int(rng.integers(8, 15))
-        ac = _alphas_cumprod(_schedule(rng, steps)).float()
-        t = rng.integers(1, steps, size=shape[0])
-        t[0] = steps - 1
-        cases.append(Case(_tensor(rng.normal(0, 1, shape)), torch.as_tensor(t, dtype=torch.long), ac,
-                          _tensor(rng.normal(0, 1, shape))))
+        log_snr = rng.uniform(-6.0, 6.0, size=shape[0])
+        log_snr[0], log_snr[1] = 10.0, -10.0  # the ends of the lecture's schedule
+        cases.append(Case(_tensor(rng.normal(0, 1, shape)), _tensor(log_snr), _tensor(rng.normal(0, 1, shape))))
     return cases
 
 
-q_sample = Exercise(
-    name="q_sample",
-    forbidden=(diffusion.q_sample,),
-    reference=_q_sample,
-    make_cases=_q_sample_cases,
-    hint="q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I): shrink the image, add noise of that standard deviation. "
-    "Each example has its own step t[i], so pick its abar and reshape it to broadcast against x0's other axes.",
-    deeper_hint="alphas_cumprod[t] has shape (B,); .view(-1, *[1] * (x0.dim() - 1)) broadcasts it over any image "
-    "shape.",
+q_sample_log_snr = Exercise(
+    name="q_sample_log_snr",
+    forbidden=(diffusion.q_sample, diffusion.log_snr_schedule),
+    reference=_q_sample_log_snr,
+    make_cases=_q_sample_log_snr_cases,
+    compare=_compare_nan_aware,
+    hint="The lecture's q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) is written with abar_t. Here you are "
+    "given log SNR(t) instead, with SNR(t) = abar_t / (1 - abar_t): solve that for abar_t and for 1 - abar_t. "
+    "Each example has its own log-SNR, so make it broadcast against x0's other axes.",
+    deeper_hint="Both abar_t and 1 - abar_t are a logistic sigmoid of +- the log-SNR (torch.sigmoid), which stays "
+    "accurate at large |log-SNR| where exp overflows or 1 - abar_t rounds to zero.",
     wrong_answers=[
-        WrongAnswer("roots_swapped", partial(_q_sample_with, swapped=True),
-                    hint="You swapped the two coefficients. abar_t is the share of the signal that survives: near 1 "
-                    "at small t, so x_t starts close to x_0; the noise's variance is 1 - abar_t."),
-        WrongAnswer("one_step_alpha", partial(_q_sample_with, one_step=True),
-                    hint="You used the one-step alpha_t = 1 - beta_t, which takes x_{t-1} to x_t. Jumping from x_0 "
-                    "straight to x_t multiplies all the steps' alphas: that product is abar_t, alphas_cumprod[t]."),
-        WrongAnswer("variances_as_coefficients", partial(_q_sample_with, roots=False),
+        WrongAnswer("snr_taken_for_abar", partial(_q_sample_log_snr_with, abar="exp"),
+                    hint="You took exp(log-SNR) as abar_t. exp(log-SNR) is the SNR, abar_t / (1 - abar_t), which "
+                    "exceeds 1 whenever the signal dominates (then 1 - abar_t is negative and its root NaN): "
+                    "solve the ratio for abar_t."),
+        WrongAnswer("snr_of_standard_deviations", partial(_q_sample_log_snr_with, abar="std_ratio"),
+                    hint="You read the SNR as a ratio of standard deviations. It is a ratio of variances, "
+                    "abar_t / (1 - abar_t): the squared coefficient of x_0 over the squared coefficient of the "
+                    "noise."),
+        WrongAnswer("roots_swapped", partial(_q_sample_log_snr_with, swapped=True),
+                    hint="You swapped the signal's and the noise's coefficients (or the sign of the log-SNR): at a "
+                    "large log-SNR x_t must be close to x_0, at a very negative one close to the noise."),
+        WrongAnswer("variances_as_coefficients", partial(_q_sample_log_snr_with, roots=False),
                     hint="abar_t and 1 - abar_t are variances (shares of it); the coefficients of x_0 and of the "
                     "noise are their square roots, so that the variance of x_t stays 1 for data of variance 1."),
     ],
@@ -540,7 +550,8 @@ ddpm_loss = Exercise(
     reference=_ddpm_loss,
     make_cases=_ddpm_loss_cases,
     compare=_compare_detached,
-    hint="Noise x0 to step t with the given noise (your q_sample), ask eps_model(x_t, t) for its guess of that "
+    hint="Noise x0 to step t with the given noise (q(x_t | x_0) with abar_t = alphas_cumprod[t]), ask "
+    "eps_model(x_t, t) for its guess of that "
     "noise, and measure the squared error ||noise - eps_hat||^2 of each example; then average over the batch.",
     deeper_hint="Sum the squared error over the pixels (a squared norm per example), then take the mean over the "
     "batch: a scalar.",
@@ -601,8 +612,9 @@ reverse_step = Exercise(
     hint="Put the net's guess of the noise into x_0 = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), put that x_0 "
     "into the posterior mean of q(x_{t-1} | x_t, x_0) and simplify: the mean is a combination of x_t and eps_hat "
     "only. Then add sigma_t z with sigma_t^2 = beta_t, except at the last step.",
-    deeper_hint="The simplified mean is (x_t - beta_t / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t). The step t = 0 "
-    "returns the mean itself: it is the sample, and noise there would only blur it.",
+    deeper_hint="After the substitution, collect the terms in x_t: their coefficient simplifies to 1 / sqrt(alpha_t) "
+    "once you use 1 - abar_t = alpha_t (1 - abar_{t-1}) + beta_t. The step t = 0 returns the mean itself: it is "
+    "the sample, and noise there would only blur it.",
     wrong_answers=[
         WrongAnswer("variance_as_std", partial(_reverse_with, root=False),
                     hint="You scaled z by beta_t, a variance. The noise's standard deviation is its square root: "
@@ -611,26 +623,32 @@ reverse_step = Exercise(
                     hint="At t = 0 the step gives the final sample: return the mean without noise (z is passed "
                     "anyway, so that every step has the same signature)."),
         WrongAnswer("mean_coefficient_without_root", partial(_reverse_with, mean_root=False),
-                    hint="The coefficient of eps_hat in the mean is beta_t / sqrt(1 - abar_t): the noise in x_t has "
+                    hint="Check the power of (1 - abar_t) in the coefficient of eps_hat: the noise in x_t has "
                     "standard deviation sqrt(1 - abar_t), not 1 - abar_t."),
     ],
 )
 
 
-# ---- 9. flow_matching_target(x0, x1, t) -> (x_t, velocity) (a warm-up) ------------------------------------------
+# ---- 9. cosine_path_target(x0, x1, t) -> (x_t, velocity) (a warm-up) ---------------------------------------------
 
 
-def _fm_with(x0, x1, t, *, reverse_direction=False, reverse_path=False):
+def _cosine_path_with(x0, x1, t, *, path="cosine", velocity="derivative"):
     x0, x1, t = _f64(x0, x1, t)
     t = t.view(-1, *([1] * (x0.dim() - 1)))
-    x_t = t * x0 + (1 - t) * x1 if reverse_path else (1 - t) * x0 + t * x1
-    return x_t, (x0 - x1) if reverse_direction else (x1 - x0)
+    half_pi = math.pi / 2
+    if path == "straight":  # the lecture's path and target
+        return (1 - t) * x0 + t * x1, x1 - x0
+    if path == "reversed":  # the data at t = 0
+        x0, x1 = x1, x0
+    c, s = torch.cos(half_pi * t), torch.sin(half_pi * t)
+    x_t = c * x0 + s * x1
+    v = {"derivative": half_pi * (c * x1 - s * x0), "no_chain_factor": c * x1 - s * x0,
+         "negated": -half_pi * (c * x1 - s * x0), "straight": x1 - x0}[velocity]
+    return x_t, v
 
 
-def _flow_matching_target(x0, x1, t):
-    return _fm_with(x0, x1, t)
-
-
+def _cosine_path_target(x0, x1, t):
+    return _cosine_path_with(x0, x1, t)
 
 
 def _fm_cases(rng):
@@ -645,19 +663,30 @@ def _compare_fm(got, expected, case):
     return compare_values(_detached(got), expected, rtol=1e-4, atol=1e-6, what="(x_t, velocity)")
 
 
-flow_matching_target = Exercise(
-    name="flow_matching_target",
-    forbidden=(flow_matching.flow_matching_target,),
-    reference=_flow_matching_target,
+cosine_path_target = Exercise(
+    name="cosine_path_target",
+    forbidden=(flow_matching.flow_matching_target, flow_matching.FlowMatching),
+    reference=_cosine_path_target,
     make_cases=_fm_cases,
     compare=_compare_fm,
-    hint="On the straight line from the noise x0 (t = 0) to the data point x1 (t = 1), x_t moves at a constant "
-    "velocity: differentiate x_t with respect to t. Each example has its own t[i]: reshape t to broadcast.",
+    hint="The point on the path is given by the formula of the exercise text; its velocity is its derivative with "
+    "respect to t, with x0 and x1 held fixed. Each example has its own t[i]: reshape t to broadcast.",
+    deeper_hint="Differentiate cos and sin of (pi / 2) t by the chain rule; the result is again a combination of x0 "
+    "and x1 with coefficients that depend on t.",
     wrong_answers=[
-        WrongAnswer("direction_reversed", partial(_fm_with, reverse_direction=True),
+        WrongAnswer("straight_path", partial(_cosine_path_with, path="straight"),
+                    hint="You wrote the lecture's straight path and its velocity x1 - x0. This exercise asks for "
+                    "another path between the same end points, the one of the exercise text."),
+        WrongAnswer("straight_velocity", partial(_cosine_path_with, velocity="straight"),
+                    hint="Your x_t is right, but x1 - x0 is the velocity of the straight line only. On this curved "
+                    "path the velocity changes with t: differentiate x_t."),
+        WrongAnswer("chain_rule_factor_missing", partial(_cosine_path_with, velocity="no_chain_factor"),
+                    hint="Your velocity misses the inner derivative: the angle is (pi / 2) t, so differentiating "
+                    "cos or sin of it brings out a factor pi / 2."),
+        WrongAnswer("direction_reversed", partial(_cosine_path_with, velocity="negated"),
                     hint="Your velocity points from the data back to the noise. Sampling integrates from t = 0 "
-                    "(noise) to t = 1 (data), so the velocity is d x_t / dt = x1 - x0."),
-        WrongAnswer("path_reversed", partial(_fm_with, reverse_path=True),
+                    "(noise) to t = 1 (data), so the velocity is d x_t / dt, not its negative."),
+        WrongAnswer("path_reversed", partial(_cosine_path_with, path="reversed"),
                     hint="Your x_t is at the data at t = 0. The path starts at the noise x0 when t = 0 and reaches "
                     "the data x1 at t = 1."),
     ],

@@ -7,7 +7,8 @@ every image x, log P(x) >= E_q[log p(x | z_0)] - sum_{t=1}^{T-1} E_q KL(q(z_{t-1
 noising chain), and p(x | z_0) is a normalised categorical over the 17 levels of each pixel. The prior KL is
 exact; the diffusion sum is estimated without bias by (T - 1) KL_t at stratified t, the reconstruction by one
 z_0 per draw. The reported number is the mean over the test images of ``TEST_DRAWS`` x ``TEST_REPLICATES``
-such draws per image; ``python -m course_lib.ladder.ch06_diffusion`` prints its Monte Carlo standard error.
+such draws per image; ``python -m course_lib.ladder.ch06_diffusion`` prints its Monte Carlo standard error and
+the three terms, computed from the same draws (they sum to the bound printed).
 
 The three terms, and the inequality behind each (all in nats per image, reported as costs = minus the term):
 - prior, KL(q(z_{T-1} | x) || N(0, I)) >= 0: exact, closed form for two Gaussians (about 1e-3 here);
@@ -52,7 +53,7 @@ import torch
 from course_lib.config import torch_threads
 from course_lib.data import DigitsSplit, load_digits_split
 from course_lib.leaderboard import LadderResult, register
-from course_lib.models.diffusion import GaussianDiffusion, digits_diffusion, negative_elbo
+from course_lib.models.diffusion import GaussianDiffusion, digits_diffusion, negative_elbo, negative_elbo_terms
 from course_lib.nn import count_parameters
 from course_lib.train import EMA, Callback, fit
 
@@ -136,16 +137,10 @@ def train_digits_diffusion(split: DigitsSplit, recipe: DiffusionRecipe, seed: in
 
 def score_test(model: GaussianDiffusion, x: torch.Tensor, recipe: DiffusionRecipe, seed: int = 0
                ) -> tuple[float, float, dict[str, float]]:
-    """(mean negative bound, its Monte Carlo standard error, the mean of each term), nats per image."""
+    """(mean negative bound, its Monte Carlo standard error, the mean of each term), nats per image; the terms
+    come from the same draws as the bound and sum to it."""
     with torch_threads(recipe.threads):
-        nll, se = negative_elbo(model, x, recipe.test_draws, recipe.test_replicates, seed=seed + 2)
-        generator, totals = torch.Generator().manual_seed(seed + 3), {}
-        with torch.no_grad():
-            for k in range(recipe.test_draws):  # the terms apart, averaged over stratified draws
-                t = model.stratified_times(len(x), k, recipe.test_draws, generator)
-                for name, value in model.elbo_terms(x, generator, t).items():
-                    totals[name] = totals.get(name, 0.0) - value.mean().item() / recipe.test_draws
-    return nll, se, totals
+        return negative_elbo_terms(model, x, recipe.test_draws, recipe.test_replicates, seed=seed + 2)
 
 
 @register("diffusion (categorical decoder)", chapter="06")

@@ -34,9 +34,10 @@ Interface: schedules ``linear_beta_schedule``, ``cosine_schedule``, ``log_snr_sc
 alphas_cumprod=None)``, ``reverse_step(x_t, t, eps_hat, schedule, z, variance="beta")``,
 ``ddim_timesteps(T, steps)``, ``ddim_step(x_t, t, t_prev, eps_hat, alphas_cumprod, eta, z)``, samplers
 ``ddpm_sample`` / ``ddim_sample`` (``trajectory=True`` keeps every step); networks ``ResidualMLPDenoiser``,
-``ConvDenoiser``; the model ``GaussianDiffusion`` (``sample``, ``loss``, ``elbo``, ``elbo_terms``, ``eps``,
-``x0_hat``, ``decode``), builders ``diffusion_2d``, ``digits_diffusion``, and ``negative_elbo(model, x, draws,
-replicates) -> (mean, standard error)`` for reported bounds.
+``ConvDenoiser``; the model ``GaussianDiffusion`` (``sample``, ``loss``, ``elbo``, ``elbo_parts``, ``elbo_terms``,
+``eps``, ``x0_hat``, ``decode``), builders ``diffusion_2d``, ``digits_diffusion``, and ``negative_elbo(model, x,
+draws, replicates) -> (mean, standard error)`` for reported bounds (``negative_elbo_terms`` adds the three terms
+from the same draws).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ __all__ = [
     "linear_beta_schedule", "cosine_schedule", "log_snr_schedule", "alphas_cumprod", "Schedule",
     "q_sample", "posterior_mean_variance", "ddpm_loss", "reverse_step", "ddim_timesteps", "ddim_step",
     "ddpm_sample", "ddim_sample", "TimeEmbedding", "ResidualMLPDenoiser", "ConvDenoiser", "GaussianDiffusion",
-    "diffusion_2d", "digits_diffusion", "negative_elbo",
+    "diffusion_2d", "digits_diffusion", "negative_elbo", "negative_elbo_terms",
 ]
 
 EpsFn = Callable[[Tensor, Tensor], Tensor]  # eps_hat = eps_fn(x_t (B, ...), t (B,) long)
@@ -481,13 +482,20 @@ class GaussianDiffusion(Model):
         """A lower bound on log P(x) of the K-level images, (B,) nats: the mean of ``draws`` one-draw
         estimates whose times are stratified (draw k takes t from the k-th slice of 1 .. T-1), unbiased for
         the bound of the module docstring. More draws, less Monte Carlo noise."""
-        x = self.validate(x)
         self.validate_context(context, len(x))
-        total = 0
+        return sum(self.elbo_parts(x, draws, generator).values())
+
+    def elbo_parts(self, x: Tensor, draws: int = 1, generator: torch.Generator | None = None
+                   ) -> dict[str, Tensor]:
+        """The three terms of :meth:`elbo` (``prior``, ``diffusion``, ``reconstruction``), each (B,) nats and
+        each the mean over the same ``draws`` stratified draws that ``elbo`` averages: they sum to it."""
+        x = self.validate(x)
+        parts: dict[str, Tensor] = {}
         for k in range(draws):
             t = self.stratified_times(len(x), k, draws, generator) if self.timesteps > 1 else None
-            total = total + sum(self.elbo_terms(x, generator, t).values())
-        return total / draws
+            for name, value in self.elbo_terms(x, generator, t).items():
+                parts[name] = parts.get(name, 0) + value / draws
+        return parts
 
     def diffusion_kl(self, v: Tensor, z_t: Tensor, t: Tensor) -> Tensor:
         """KL(q(z_{t-1} | z_t, x) || p(z_{t-1} | z_t)) in nats, (B,), for t >= 1; v = v_x (B, D).
@@ -556,24 +564,36 @@ def negative_elbo(model: GaussianDiffusion, x: Tensor, draws: int = 10, replicat
     the result is their mean, and the standard error of the mean over the N images is
     sqrt(sum_i var_i / replicates) / N with var_i the sample variance of image i's replicates.
     """
+    bound, stderr, _ = negative_elbo_terms(model, x, draws, replicates, batch_size, seed)
+    return bound, stderr
+
+
+def negative_elbo_terms(model: GaussianDiffusion, x: Tensor, draws: int = 10, replicates: int = 4,
+                        batch_size: int = 500, seed: int = 0) -> tuple[float, float, dict[str, float]]:
+    """:func:`negative_elbo` and its three terms as costs (minus each term, nats per image), all from the same
+    draws: the terms sum to the bound (up to float rounding)."""
     if replicates < 2:
         raise ValueError("the standard error needs replicates >= 2 independent estimates per image")
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    means, variances = [], []
+    means, variances, totals = [], [], {}
     try:
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
                 batch = x[start:start + batch_size]
-                d = torch.stack([-model.elbo(batch, draws=draws, generator=generator)
-                                 for _ in range(replicates)]).double()  # (R, b)
+                parts = [model.elbo_parts(batch, draws, generator) for _ in range(replicates)]
+                d = torch.stack([-sum(p.values()) for p in parts]).double()  # (R, b)
                 means.append(d.mean(0))
                 variances.append(d.var(0))
+                for p in parts:
+                    for name, value in p.items():
+                        totals[name] = totals.get(name, 0.0) - value.double().sum().item() / replicates
     finally:
         model.train(was_training)
     mean, var = torch.cat(means), torch.cat(variances)
-    return mean.mean().item(), (var.sum() / replicates).sqrt().item() / len(x)
+    terms = {name: total / len(x) for name, total in totals.items()}
+    return mean.mean().item(), (var.sum() / replicates).sqrt().item() / len(x), terms
 
 
 # ---- builders ------------------------------------------------------------------------------------------------
