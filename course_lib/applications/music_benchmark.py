@@ -1,6 +1,7 @@
 """The chapter's music benchmark: unigram, Markov and GRU models of the chorales' soprano, in nats per note.
 
     python -m course_lib.applications.music_benchmark --seeds 0 1 2 [--jobs 3] [--out results.json]
+    python -m course_lib.applications.music_benchmark --seeds 0 --skip-baselines --recipe metre_steps=0
 
 Every number is an exact held-out NLL in nats per token (notes, rests and one end token per chorale) on the
 test split of :func:`course_lib.data.music.load_chorale_split`. The baselines are chosen on the validation
@@ -10,13 +11,15 @@ range), the order and alpha. "unigram" is the best order 1, "bigram" the best fi
 and its CPU seconds (``time.process_time`` of the process that trained it, which a loaded machine barely
 changes) and wall-clock seconds are recorded. ``--jobs N`` trains N seeds at once in their own processes,
 while the baselines are fitted in the main one. ``COURSE_FAST=1`` uses ``GRU_FAST`` and a small grid (the
-same code path). With ``--out`` the file starts with the provenance of the run (command, date, commit,
-cores), as the ladder's results files do.
+same code path). ``--recipe field=value ...`` changes fields of that recipe (a variant to compare on
+validation, e.g. ``metre_steps=0`` for the GRU without the metre embedding). With ``--out`` the file
+starts with the provenance of the run (command, date, commit, cores), as the ladder's results files do.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import statistics
@@ -30,6 +33,7 @@ from course_lib.applications.music import (
     GRU_FAST,
     GRU_FULL,
     TRANSPOSITIONS,
+    GRURecipe,
     NGramModel,
     nats_per_note,
     select_ngram,
@@ -47,12 +51,25 @@ def _data(progress: bool = False) -> tuple[dict, object, object, object]:
     return trains, encode_voice(split.val), encode_voice(split.test), split
 
 
-def train_seed(seed: int, progress: bool = False) -> dict:
-    """Train the GRU recipe of the current budget for one seed; its validation and test nats per note, steps
+def recipe_with(changes: dict[str, str] | None = None) -> GRURecipe:
+    """The GRU recipe of the current budget, with fields replaced by ``changes`` (strings, as on the command
+    line, converted to each field's type)."""
+    recipe = budget(GRU_FULL, GRU_FAST)
+    kinds = {f.name: type(getattr(recipe, f.name)) for f in dataclasses.fields(recipe)}
+    changes = changes or {}
+    unknown = sorted(set(changes) - set(kinds))
+    if unknown:
+        raise ValueError(f"unknown recipe fields {unknown}; the fields are {sorted(kinds)}")
+    convert = {bool: lambda v: v.lower() in ("1", "true", "yes")}
+    return dataclasses.replace(recipe, **{k: convert.get(kinds[k], kinds[k])(v) for k, v in changes.items()})
+
+
+def train_seed(seed: int, progress: bool = False, changes: dict[str, str] | None = None) -> dict:
+    """Train the GRU recipe (:func:`recipe_with`) for one seed; its validation and test nats per note, steps
     and CPU and wall seconds."""
     trains, val, test, _ = _data()
     cpu = time.process_time()
-    model, history = train_gru(trains["transposed"], val, SOPRANO, budget(GRU_FULL, GRU_FAST), seed=seed,
+    model, history = train_gru(trains["transposed"], val, SOPRANO, recipe_with(changes), seed=seed,
                                progress=progress)
     run = {"seed": seed, "val": history.best_val_loss, "test": nats_per_note(model, test),
            "steps": history.steps, "best_step": history.best_step,
@@ -63,24 +80,25 @@ def train_seed(seed: int, progress: bool = False) -> dict:
     return run
 
 
-def run(seeds: Sequence[int] = (0, 1, 2), progress: bool = True, baselines: bool = True, jobs: int = 1) -> dict:
+def run(seeds: Sequence[int] = (0, 1, 2), progress: bool = True, baselines: bool = True, jobs: int = 1,
+        changes: dict[str, str] | None = None) -> dict:
     """Fit the baselines (unless ``baselines=False``) and train one GRU per seed (``jobs`` at a time, each in
     its own process when ``jobs > 1``); returns every number (see the module docstring)."""
     trains, val, test, split = _data(progress)
     result: dict = {"split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
                     "tokens": {"train": int((trains["original"][:, 1:] != -1).sum()),
                                "test": int((test[:, 1:] != -1).sum())}}
-    recipe = budget(GRU_FULL, GRU_FAST)
+    recipe = recipe_with(changes)
     if jobs > 1:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(train_seed, seed, progress) for seed in seeds]
+            futures = [pool.submit(train_seed, seed, progress, changes) for seed in seeds]
             if baselines:  # meanwhile, in this process
                 result.update(_baselines(trains, val, test))
             runs = [f.result() for f in futures]
     else:
         if baselines:
             result.update(_baselines(trains, val, test))
-        runs = [train_seed(seed, progress) for seed in seeds]
+        runs = [train_seed(seed, progress, changes) for seed in seeds]
     if runs:
         tests = [r["test"] for r in runs]
         result["gru"] = {"recipe": recipe.__dict__, "runs": runs, "test_mean": statistics.mean(tests),
@@ -112,14 +130,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--skip-baselines", action="store_true", help="train the GRU only")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in its own process")
+    parser.add_argument("--recipe", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="change fields of the GRU recipe, e.g. metre_steps=0")
     parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = run(args.seeds, baselines=not args.skip_baselines, jobs=args.jobs)
+    if any("=" not in c for c in args.recipe):
+        parser.error("--recipe takes FIELD=VALUE pairs, e.g. --recipe metre_steps=0 steps=500")
+    changes = dict(c.split("=", 1) for c in args.recipe)
+    result = run(args.seeds, baselines=not args.skip_baselines, jobs=args.jobs, changes=changes)
     argv = list(sys.argv[1:] if argv is None else argv)
     header = provenance(argv, time.perf_counter() - start)
     header["command"] = " ".join(["python -m course_lib.applications.music_benchmark", *argv])
-    header["torch_threads"] = budget(GRU_FULL, GRU_FAST).threads  # per training process
+    header["torch_threads"] = recipe_with(changes).threads  # per training process
     result = {"provenance": header, **result}
     text = json.dumps(result, indent=1, default=str)
     print(text)
