@@ -148,3 +148,13 @@ def test_note_gru_with_metre_is_causal_and_normalised():
 def test_metre_needs_the_factorised_embedding():
     with pytest.raises(ValueError, match="factorised"):
         am.NoteGRU(VOCAB, metre_steps=16, factorised=False)
+
+
+def test_benchmark_recipe_variants_are_typed_and_checked():
+    from course_lib.applications.music_benchmark import recipe_with
+
+    recipe = recipe_with({"metre_steps": "0", "lr": "1e-3", "factorised": "false"})
+    assert (recipe.metre_steps, recipe.lr, recipe.factorised) == (0, 1e-3, False)
+    assert recipe_with().metre_steps == recipe_with({}).metre_steps > 0
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        recipe_with({"hiden": "64"})
