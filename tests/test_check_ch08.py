@@ -88,16 +88,122 @@ def pitch_class_histogram(notes):
     return hist / hist.sum()
 
 
+# ---- the solution notebook's code (solutions/08_applications.ipynb), where it differs from the above ----
+
+
+def roc_auc_notebook(scores_normal, scores_anomalous):
+    diff = scores_anomalous.double()[:, None] - scores_normal.double()[None, :]
+    return ((diff > 0).double() + 0.5 * (diff == 0).double()).mean().item()
+
+
+def fit_power_law_closed_form(params, losses):
+    x, y = np.log(params), np.log(losses)
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+    return float(np.exp(y.mean() - slope * x.mean())), float(-slope)
+
+
+def shift_image_slices(images, dx, dy):
+    out = torch.zeros_like(images)
+    height, width = images.shape[-2:]
+    out_rows, in_rows = slice(max(dy, 0), height + min(dy, 0)), slice(max(-dy, 0), height + min(-dy, 0))
+    out_cols, in_cols = slice(max(dx, 0), width + min(dx, 0)), slice(max(-dx, 0), width + min(-dx, 0))
+    out[:, out_rows, out_cols] = images[:, in_rows, in_cols]
+    return out
+
+
+def pitch_class_histogram_bincount(notes):
+    time = np.bincount(notes[:, 0].astype(int) % 12, weights=notes[:, 2], minlength=12)
+    return time / time.sum()
+
+
 SOLUTIONS = {
-    "roc_auc": [roc_auc, roc_auc_by_ranks],
+    "roc_auc": [roc_auc, roc_auc_by_ranks, roc_auc_notebook],
     "likelihood_ratio_score": [likelihood_ratio_score],
     "typicality_test": [typicality_test, typicality_test_numpy],
     "mix_synthetic": [mix_synthetic, mix_synthetic_shuffled],
     "piano_roll": [piano_roll],
-    "fit_power_law": [fit_power_law, fit_power_law_log10],
-    "shift_image": [shift_image],
-    "pitch_class_histogram": [pitch_class_histogram],
+    "fit_power_law": [fit_power_law, fit_power_law_log10, fit_power_law_closed_form],
+    "shift_image": [shift_image, shift_image_slices],
+    "pitch_class_histogram": [pitch_class_histogram, pitch_class_histogram_bincount],
 }
+
+
+# ---- the wrong answers as a student would write them (run as a student's code, not trusted) ----
+
+
+def auc_reversed(scores_normal, scores_anomalous):
+    diff = scores_normal[:, None] - scores_anomalous[None, :]
+    return ((diff > 0).double() + 0.5 * (diff == 0).double()).mean().item()
+
+
+def auc_ties_as_wins(scores_normal, scores_anomalous):
+    return (scores_anomalous[:, None] >= scores_normal[None, :]).double().mean().item()
+
+
+def auc_ties_ignored(scores_normal, scores_anomalous):
+    return (scores_anomalous[:, None] > scores_normal[None, :]).double().mean().item()
+
+
+def ratio_reversed(log_p_model, log_p_background):
+    return log_p_model - log_p_background
+
+
+def typicality_one_sided(nll_batch, train_nll_mean, epsilon):
+    return nll_batch.mean(dim=1) - train_nll_mean > epsilon
+
+
+def mix_labels_not_with_their_images(real_x, real_y, synth_x, synth_y, ratio):
+    k = round(ratio * len(real_x))
+    return torch.cat([synth_x[:k], real_x]), torch.cat([real_y, synth_y[:k]])
+
+
+def roll_one_step_too_long(notes, steps_per_quarter):
+    starts = np.rint(notes[:, 1] * steps_per_quarter).astype(int)
+    ends = np.rint((notes[:, 1] + notes[:, 2]) * steps_per_quarter).astype(int)
+    roll = np.zeros((128, ends.max()), dtype=bool)
+    for pitch, start, end in zip(notes[:, 0].astype(int), starts, ends, strict=True):
+        roll[pitch, start : end + 1] = True
+    return roll
+
+
+def power_law_on_linear_axes(params, losses):
+    from scipy.optimize import curve_fit
+
+    (a, b), _ = curve_fit(lambda n, a, b: a * n ** (-b), params, losses, p0=(losses[0], 0.1), maxfev=20000)
+    return a, b
+
+
+def shift_with_roll(images, dx, dy):
+    return torch.roll(images, shifts=(dy, dx), dims=(1, 2))
+
+
+def pitch_class_note_counts(notes):
+    counts = np.bincount(notes[:, 0].astype(int) % 12, minlength=12)
+    return counts / counts.sum()
+
+
+STUDENT_WRONG = [
+    ("roc_auc", auc_reversed, "direction_reversed"),
+    ("roc_auc", auc_ties_as_wins, "ties_as_wins"),
+    ("roc_auc", auc_ties_ignored, "ties_as_losses"),
+    ("likelihood_ratio_score", ratio_reversed, "ratio_reversed"),
+    ("typicality_test", typicality_one_sided, "one_sided"),
+    ("mix_synthetic", mix_labels_not_with_their_images, "labels_not_paired"),
+    ("piano_roll", roll_one_step_too_long, "end_inclusive"),
+    ("fit_power_law", power_law_on_linear_axes, "linear_axes"),
+    ("shift_image", shift_with_roll, "wraps_around"),
+    ("pitch_class_histogram", pitch_class_note_counts, "counts_not_time"),
+]
+
+
+@pytest.mark.parametrize(("name", "answer", "wrong_name"), STUDENT_WRONG, ids=[w[2] for w in STUDENT_WRONG])
+def test_a_students_wrong_answer_is_recognised_with_its_hint(name, answer, wrong_name):
+    exercise = getattr(ch08, name)
+    result = exercise.evaluate(answer)  # as a student's code: not trusted
+    assert result.outcome == "incorrect", result.message
+    assert result.wrong_answer == wrong_name, result.message
+    hint = next(w.hint for w in exercise.wrong_answers if w.name == wrong_name)
+    assert hint in result.hints and hint in str(result)
 
 
 @pytest.mark.parametrize("exercise", exercises_of(ch08), ids=lambda e: e.name)

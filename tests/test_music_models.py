@@ -114,3 +114,47 @@ def test_musical_statistics():
     assert intervals.shape == (11,) and intervals.sum() == pytest.approx(1.0)
     assert intervals.tolist() == [0.25, 0, 0, 0, 0, 0, 0, 0, 0.25, 0.25, 0.25]  # -13 clipped to -5; +3, +4, +5
     assert am.pitch_range(notes) == 13 and am.pitch_range(np.zeros((0, 3))) == 0
+
+
+def test_metre_embedding_adds_the_position_where_the_next_note_starts():
+    torch.manual_seed(0)
+    embed = am.NoteEmbedding(VOCAB, 4, metre_steps=16)
+    quarter, half = VOCAB.token(60, 1.0), VOCAB.token(None, 2.0)
+    tokens = torch.tensor([[0, quarter, half, quarter, half, half]])
+    plain = embed.pitch_table(embed.pitch[tokens]) + embed.duration_table(embed.duration[tokens])
+    # the next token starts after 0, 1, 3, 4, 6, 8 quarter notes: sixteenths 0, 4, 12, 16, 24, 32 modulo 16
+    want = plain + embed.metre_table(torch.tensor([[0, 4, 12, 0, 8, 0]]))
+    assert torch.allclose(embed(tokens), want)
+
+
+def test_note_gru_with_metre_is_causal_and_normalised():
+    torch.manual_seed(0)
+    model = am.NoteGRU(VOCAB, embed_dim=8, hidden=8, metre_steps=16, max_length=3).eval()
+    x = torch.tensor([[0, 3, 5, 7, 2, 0]])
+    changed = x.clone()
+    changed[0, 3] = 9  # a different token at position 3 (and so a different metre from there on)
+    with torch.no_grad():
+        a, b = model.next_logits(x), model.next_logits(changed)
+    assert torch.allclose(a[:, :3], b[:, :3]) and not torch.allclose(a[:, 3:], b[:, 3:])
+    # every sequence of at most 2 notes plus the ones that fill max_length: their probabilities sum to 1
+    rows = [[0, 0]] + [[0, t, 0] for t in range(1, VOCAB.size)]
+    rows += [[0, t, u] for t in range(1, VOCAB.size) for u in range(1, VOCAB.size)]
+    width = max(map(len, rows))
+    batch = torch.tensor([r + [-1] * (width - len(r)) for r in rows])
+    with torch.no_grad():
+        assert torch.logsumexp(model.log_prob(batch).double(), 0).exp().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_metre_needs_the_factorised_embedding():
+    with pytest.raises(ValueError, match="factorised"):
+        am.NoteGRU(VOCAB, metre_steps=16, factorised=False)
+
+
+def test_benchmark_recipe_variants_are_typed_and_checked():
+    from course_lib.applications.music_benchmark import recipe_with
+
+    recipe = recipe_with({"metre_steps": "0", "lr": "1e-3", "factorised": "false"})
+    assert (recipe.metre_steps, recipe.lr, recipe.factorised) == (0, 1e-3, False)
+    assert recipe_with().metre_steps == recipe_with({}).metre_steps > 0
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        recipe_with({"hiden": "64"})

@@ -265,6 +265,20 @@ def _pairs(x, y) -> np.ndarray:
     return rows[np.lexsort(rows.T[::-1])]
 
 
+def _sorted_rows(x) -> np.ndarray:
+    rows = _f64(x).reshape(len(x), -1)
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def _mispaired(x, y, case) -> bool:
+    """The right images and the right labels, each as a set, but not every image with its own label."""
+    x_ref, y_ref = _mix_reference(*case.args)
+    if len(x) != len(x_ref) or _f64(x).size != _f64(x_ref).size:
+        return False
+    return (np.array_equal(_sorted_rows(x), _sorted_rows(x_ref)) and np.array_equal(np.sort(_f64(y).ravel()),
+            np.sort(_f64(y_ref).ravel())) and not np.array_equal(_pairs(x, y), _pairs(x_ref, y_ref)))
+
+
 def _compare_mix(got, expected, case):
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return "return a pair (x, y): the mixed images and their labels."
@@ -275,6 +289,8 @@ def _compare_mix(got, expected, case):
         return f"you return {len(x)} images but {len(y)} labels: every image needs its label."
     if len(x) != len(expected[0]):
         return f"you return {len(x)} examples; that is not the number of real plus synthetic examples asked for."
+    if _mispaired(*expected, case):  # the mistake itself (labels_not_paired): any mis-pairing is that mistake
+        return None if _mispaired(x, y, case) else "your images and labels are not mis-paired in this way."
     return compare_values(_pairs(x, y), _pairs(*expected), rtol=0, atol=1e-6,
                           what="the set of (image, label) pairs you return")
 
