@@ -11,6 +11,7 @@ import torch
 from course_lib.config import torch_threads
 from course_lib.data import load_digits_split
 from course_lib.experiments import gan_digits, gan_stabilisers
+from course_lib.models.gan import mlp_gan
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +92,53 @@ def test_fast_digits_recipe_runs_and_leaves_the_global_stream_alone():
     samples, labels = gan_digits.sample_digits(model, 20)
     assert samples.shape == (20, 64) and samples.min() >= 0 and samples.max() <= 16
     assert labels.tolist() == [i % 10 for i in range(20)] and info["steps"] == gan_digits.RECIPES["dcgan"].fast_steps
+
+
+class _PrefersRight(torch.nn.Module):
+    """A discriminator whose logit grows with x's first coordinate (in units of ``scale``)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x, context=None):
+        return 3 * x[:, 0] / self.scale
+
+
+def test_rejection_sampling_keeps_the_samples_the_discriminator_prefers():
+    torch.manual_seed(0)
+    model = mlp_gan()
+    plain = model.sample(3000, generator=torch.Generator().manual_seed(1))[:, 0]
+    model.discriminator = _PrefersRight(float(plain.std()))
+    kept, share = gan_stabilisers.rejection_sample(model, 3000, 0.8, generator=torch.Generator().manual_seed(1))
+    assert kept.shape == (3000, 2) and 0 < share < 0.9
+    assert kept[:, 0].mean() > plain.mean() + 0.5 * plain.std()
+    stricter, fewer = gan_stabilisers.rejection_sample(model, 3000, 0.95, generator=torch.Generator().manual_seed(1))
+    assert fewer < share and stricter[:, 0].mean() > kept[:, 0].mean()
+    with pytest.raises(ValueError, match="quantile"):
+        gan_stabilisers.rejection_sample(model, 10, 1.0)
+
+
+def test_benchmark_command_writes_plain_and_rejection_scores(tmp_path):
+    out = tmp_path / "bench.jsonl"
+    gan_stabilisers.main(["--benchmark", "--fast", "--seeds", "0", "--task", "ring8", "--out", str(out)])
+    header, (record,) = gan_stabilisers.read_results(out)
+    assert header["benchmark"]["steps"] == gan_stabilisers.BENCHMARK.steps and "load_average_start" in header
+    assert record["row"] == gan_stabilisers.BENCHMARK.row and record["fast"] and record["cpu_seconds"] > 0
+    assert 0 < record["drs_kept"] <= 1 and 0 <= record["drs_high_quality"] <= 1 and len(record["load_average"]) == 3
+    with pytest.raises(SystemExit):
+        gan_stabilisers.main(["--benchmark", "--only", "ttur", "--out", str(out)])
+
+
+def test_committed_benchmark_meets_the_issue_with_rejection_sampling():
+    from pathlib import Path
+
+    for task, modes in [("ring8", 8), ("grid25", 25)]:
+        name = "gan_benchmark.jsonl" if task == "ring8" else f"gan_benchmark_{task}.jsonl"
+        header, records = gan_stabilisers.read_results(Path(gan_stabilisers.__file__).parent / "results" / name)
+        assert "--benchmark --seeds 0 1 2" in header["command"] and header["torch_threads"] == 1
+        assert {r["seed"] for r in records} == {0, 1, 2} and not any(r["fast"] for r in records)
+        assert all(r["task"] == task and r["modes"] == modes and r["steps"] == gan_stabilisers.BENCHMARK.steps
+                   for r in records)
+    ring = gan_stabilisers.read_results(Path(gan_stabilisers.__file__).parent / "results" / "gan_benchmark.jsonl")[1]
+    assert all(r["drs_modes_covered"] == 8 and r["drs_high_quality"] >= 0.9 and r["cpu_seconds"] <= 60 for r in ring)
