@@ -140,9 +140,10 @@ def run(names: Iterable[str] | None = None, *, chapters: Iterable[str] | None = 
         fast: the fast budget; default: the ``COURSE_FAST`` environment variable.
         seeds: one run per seed; every result of every seed is returned (see :func:`aggregate`).
         split: a :class:`~course_lib.data.DigitsSplit` (default: :func:`~course_lib.data.load_digits_split`).
-        progress: print one line per entry and seed to stderr.
+        progress: print one line per entry and seed to stderr, and show each recipe's training bar there.
     """
     from course_lib.data import load_digits_split
+    from course_lib.train import show_progress
 
     selected = _select(names, chapters)
     entries = load_entries()
@@ -153,7 +154,8 @@ def run(names: Iterable[str] | None = None, *, chapters: Iterable[str] | None = 
         chapter, fn = entries[name]
         for seed in seeds:
             start = time.perf_counter()
-            rows = fn(split, fast=fast, seed=int(seed))
+            with show_progress(progress):  # the recipes' training bars, on stderr
+                rows = fn(split, fast=fast, seed=int(seed))
             if progress:
                 took = time.perf_counter() - start
                 summary = ", ".join(f"{r.model}: {r.test_nll_nats:.2f} nats" for r in rows)

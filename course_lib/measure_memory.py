@@ -20,14 +20,8 @@ A cell that runs longer than ``--timeout`` seconds (default 900) stops its noteb
 row says which cell timed out (with the peak so far), and the run goes on to the next notebook; so does a
 kernel that dies (say, killed for memory) or does not start. The command exits non-zero if any notebook failed.
 
-Why the client waits in slices: nbclient waits for a cell's reply with one ``poll`` of the shell socket for
-the whole per-cell timeout. In a cell with an ``ipywidgets`` explorer, the reply's wake-up is sometimes missed,
-most likely because nbclient's stand-in for the Output widget sends comm messages on that same socket while the
-poll is pending (nbclient issue 312, open): the kernel sits idle and the client waits out the full timeout,
-after which it finds the reply and goes on as if nothing happened. On this course's 2-core machine under load,
-eight kernels in a row, each running an explorer cell four times, lost the wake-up in 3 of the 32 explorer
-cells (each waited its full 120 s; none of the 32 plain cells did) with nbclient's client, and in none with the
-client here, which polls in slices of ``POLL_SLICE`` seconds so that a missed wake-up costs at most one slice.
+The kernel client polls its sockets in slices (:mod:`course_lib.kernel` says why): nbclient's own client
+can wait out a whole cell timeout in a widget cell.
 """
 
 from __future__ import annotations
@@ -39,51 +33,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty
 
 import nbformat
-from jupyter_client import AsyncKernelManager
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.channels import AsyncZMQSocketChannel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from traitlets import Type, default
+
+from course_lib.kernel import STARTUP_TIMEOUT, SlicedKernelManager
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- memory-table -->", "<!-- /memory-table -->"
-POLL_SLICE = 1.0  # seconds: the longest a missed wake-up of the kernel client can delay it
-STARTUP_TIMEOUT = 300  # seconds for a kernel to start: nbclient's 60 s is short on a loaded machine
-
-
-class SlicedChannel(AsyncZMQSocketChannel):
-    """A kernel channel whose ``get_msg(timeout)`` polls in slices of ``POLL_SLICE`` s (see the module docstring)."""
-
-    async def get_msg(self, timeout: float | None = None) -> dict:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return await super().get_msg(timeout=min(POLL_SLICE, left))
-            except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-
-class SlicedKernelClient(AsyncKernelClient):
-    """nbclient's usual kernel client, with shell and IOPub replies polled in slices."""
-
-    shell_channel_class = Type(SlicedChannel)
-    iopub_channel_class = Type(SlicedChannel)
-
-
-class SlicedKernelManager(AsyncKernelManager):
-    """nbclient's usual kernel manager, handing out a ``SlicedKernelClient``."""
-
-    @default("client_factory")
-    def _client_factory_default(self) -> type:
-        return SlicedKernelClient
-
-
 @dataclass
 class Measurement:
     """One notebook's run: peak RSS of its kernel in MiB, wall and kernel CPU seconds, errors, the machine's state.

@@ -14,10 +14,12 @@ exponential moving average of its weights with :class:`EMA`, an animation collec
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -27,7 +29,8 @@ from torch import Tensor, nn
 
 from course_lib.models.base import Model, Optimizers, as_optimizer_list, scalar_loss
 
-__all__ = ["fit", "evaluate_loss", "History", "FitState", "Callback", "KLWarmup", "EMA", "Snapshots"]
+__all__ = ["fit", "evaluate_loss", "show_progress", "History", "FitState", "Callback", "KLWarmup", "EMA",
+           "Snapshots"]
 
 Data = Tensor | Sequence[Tensor]
 Scheduler = torch.optim.lr_scheduler.LRScheduler
@@ -238,8 +241,26 @@ def evaluate_loss(
     return total / count
 
 
-def _progress_bar(total: int, enabled: bool):
+_SHOW_PROGRESS = contextvars.ContextVar("course_lib_show_progress", default=True)
+
+
+@contextlib.contextmanager
+def show_progress(enabled: bool) -> Iterator[None]:
+    """Inside this block, ``fit(..., progress=None)`` (the default) shows its bar only if ``enabled``.
+
+    A command that trains many models (the leaderboard, the sample bank) uses it to switch every bar of the
+    recipes it calls on or off at once; an explicit ``progress=True/False`` in a call still wins."""
+    token = _SHOW_PROGRESS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
+
+
+def _progress_bar(total: int, enabled: bool | None):
     from tqdm.auto import tqdm
+
+    enabled = _SHOW_PROGRESS.get() if enabled is None else enabled
 
     return tqdm(total=total, disable=not enabled, leave=False, dynamic_ncols=True)
 
@@ -317,7 +338,7 @@ def fit(
     patience: int | None = None,
     callbacks: Sequence[Callback] = (),
     seed: int = 0,
-    progress: bool = True,
+    progress: bool | None = None,
     device: torch.device | str | None = None,
 ) -> History:
     """Train ``model``, one ``model.train_step`` per batch; return the :class:`History`.
@@ -342,6 +363,8 @@ def fit(
             best validation are restored at the end, with or without ``patience``.
         callbacks: :class:`Callback` objects (:class:`KLWarmup`, :class:`EMA`, :class:`Snapshots`, ...).
         seed: seeds the shuffling generator (the global random streams are not used for shuffling).
+        progress: show a progress bar (a widget in Jupyter, text on stderr elsewhere) that disappears when
+            training ends; ``None`` (the default) means on, unless inside ``show_progress(False)``.
         device: where to train; by default where the model's parameters are.
 
     The model is left in eval mode (dropout off), holding the best weights when ``val`` was given.

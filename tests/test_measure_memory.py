@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 import pytest
@@ -17,7 +18,7 @@ import zmq.asyncio
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 
-from course_lib import measure_memory
+from course_lib import kernel, measure_memory
 
 pytestmark = [pytest.mark.notebook,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")]
@@ -127,11 +128,11 @@ class _LateSocket:
 
 
 def test_a_missed_wake_up_costs_one_slice_not_the_whole_timeout():
-    channel = _channel(measure_memory.SlicedChannel, 0.2)
+    channel = _channel(kernel.SlicedChannel, 0.2)
     start = time.monotonic()
     reply = asyncio.run(asyncio.wait_for(channel.get_msg(timeout=30), 10))
     assert reply["msg_type"] == "execute_reply"
-    assert time.monotonic() - start < 0.2 + measure_memory.POLL_SLICE + 2
+    assert time.monotonic() - start < 0.2 + kernel.POLL_SLICE + 2
 
 
 def test_the_fake_socket_models_the_hang_nbclients_own_channel_waits_out_its_poll():
@@ -141,9 +142,9 @@ def test_the_fake_socket_models_the_hang_nbclients_own_channel_waits_out_its_pol
 
 
 def test_the_sliced_channel_still_gives_up_at_its_timeout():
-    channel = _channel(measure_memory.SlicedChannel, 60)
+    channel = _channel(kernel.SlicedChannel, 60)
     start = time.monotonic()
-    with pytest.raises(measure_memory.Empty):
+    with pytest.raises(Empty):
         asyncio.run(channel.get_msg(timeout=2.5))
     assert 2.5 <= time.monotonic() - start < 6
 

@@ -361,3 +361,17 @@ def test_logged_extras_of_a_loss_dict_are_detached_without_a_warning():
         warnings.simplefilter("error")  # torch warns when a tensor that requires grad is turned into a float
         loss, logs = scalar_loss({"loss": (w * 2).sum(), "term": (w * 3).sum()})
     assert logs == {"loss": 2.0, "term": 3.0} and loss.requires_grad
+
+
+def test_show_progress_switches_the_default_bar_and_an_explicit_choice_wins(capsys):
+    from course_lib.train import show_progress
+
+    def bar_drawn(**kwargs) -> bool:
+        fit(DiagonalGaussian(2), torch.randn(40, 2), steps=3, batch_size=10, **kwargs)
+        return "/3 [" in capsys.readouterr().err  # tqdm writes its text bar to stderr outside Jupyter
+
+    assert bar_drawn()
+    with show_progress(False):
+        assert not bar_drawn()
+        assert bar_drawn(progress=True)
+    assert not bar_drawn(progress=False)

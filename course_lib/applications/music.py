@@ -223,7 +223,7 @@ GRU_FAST = GRURecipe(hidden=64, steps=60, eval_every=20, patience=2)  # the test
 
 
 def train_gru(train: Tensor, val: Tensor, vocab: NoteVocabulary = SOPRANO, recipe: GRURecipe = GRU_FULL,
-              seed: int = 0, progress: bool = False) -> tuple[NoteGRU, History]:
+              seed: int = 0, progress: bool | None = None) -> tuple[NoteGRU, History]:
     """Train chapter 03's GRU on encoded voices (B, T) with early stopping on ``val``; returns it in eval mode."""
     torch.manual_seed(seed)
     model = NoteGRU(vocab, recipe.embed_dim, recipe.hidden, recipe.num_layers, recipe.dropout,

@@ -96,7 +96,7 @@ def train_digits_gan(split: DigitsSplit | None = None, recipe: str | Recipe = "d
         model = recipe.build()
         callbacks = [EMA(decay)] if recipe.ema is not None else []
         cpu_start = time.process_time()
-        history = fit(model, data, steps=steps, batch_size=recipe.batch, seed=seed, progress=False,
+        history = fit(model, data, steps=steps, batch_size=recipe.batch, seed=seed,
                       optimizer=model.adam_optimizers(lr=recipe.lr, betas=recipe.betas), callbacks=callbacks)
         cpu_seconds = time.process_time() - cpu_start
     return model.eval(), {"recipe": asdict(recipe), "steps": steps, "seconds": round(history.seconds, 2),

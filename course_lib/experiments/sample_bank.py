@@ -74,6 +74,7 @@ import torch
 
 from course_lib.config import seed_everything, torch_threads
 from course_lib.data import NUM_LEVELS, DigitsSplit, load_digits_split
+from course_lib.train import show_progress
 
 __all__ = ["MODELS", "N_SAMPLES", "FULL_PATH", "FAST_PATH", "COMMAND", "SampleBank", "ModelSpec",
            "build_bank", "save_bank", "merge_banks", "load_sample_bank", "main"]
@@ -306,7 +307,8 @@ def build_bank(models: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1
             with torch_threads(threads):
                 seed_everything(seed)
                 wall, cpu = time.perf_counter(), time.process_time()
-                model, recipe, options = spec.train(split, fast, int(seed), threads)
+                with show_progress(progress):  # each recipe's training bar, on stderr
+                    model, recipe, options = spec.train(split, fast, int(seed), threads)
                 train_wall, train_cpu = time.perf_counter() - wall, time.process_time() - cpu
                 wall, cpu = time.perf_counter(), time.process_time()
                 generator = torch.Generator().manual_seed(10_000 + int(seed))

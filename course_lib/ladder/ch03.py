@@ -53,7 +53,7 @@ def train_made(train: torch.Tensor, val: torch.Tensor, num_levels: int, recipe: 
     model = MADE(NUM_PIXELS, num_levels, recipe.hidden, dropout=recipe.dropout)
     with torch_threads(recipe.threads):
         fit(model, train, val, epochs=recipe.max_epochs, lr=recipe.lr, batch_size=100, patience=recipe.patience,
-            seed=seed, progress=False)
+            seed=seed)
     return model
 
 
@@ -119,7 +119,7 @@ PIXELCNN_PLAIN_FAST = PixelCNNRecipe(orderings=1, channels=16, num_blocks=2, epo
 
 
 def train_pixelcnn(split: DigitsSplit, recipe: PixelCNNRecipe, seed: int = 0,
-                   progress: bool = False) -> tuple[SymmetryMixturePixelCNN, dict]:
+                   progress: bool | None = None) -> tuple[SymmetryMixturePixelCNN, dict]:
     """Train a (symmetry-mixture) PixelCNN on split.train; keep the weights with the best split.val NLL.
 
     With 8 orderings each step trains one random ordering per image (see `SymmetryMixturePixelCNN.loss`);

@@ -83,7 +83,7 @@ def fit_with_warmup(model: VAE, train: torch.Tensor, val: torch.Tensor, recipe, 
     steps_per_epoch = -(-len(train) // recipe.batch_size)
     with torch_threads(recipe.threads):
         history = fit(model, train, val, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-                      weight_decay=recipe.weight_decay, seed=seed, progress=False,
+                      weight_decay=recipe.weight_decay, seed=seed,
                       callbacks=[KLWarmup(recipe.warmup_epochs * steps_per_epoch)])
     return history.seconds
 

@@ -128,7 +128,7 @@ def train_digits_diffusion(split: DigitsSplit, recipe: DiffusionRecipe, seed: in
     with torch_threads(recipe.threads):
         history = fit(model, split.train, split.val, steps=recipe.steps, lr=recipe.lr,
                       weight_decay=recipe.weight_decay, batch_size=recipe.batch_size, eval_every=recipe.eval_every,
-                      score=score, callbacks=[EMA(recipe.ema_decay), refit], seed=seed, progress=False)
+                      score=score, callbacks=[EMA(recipe.ema_decay), refit], seed=seed)
         start = time.perf_counter()
         if recipe.proposal_every:
             refit._refit(model)  # the final weights' own importance distribution, from training images only
@@ -202,8 +202,7 @@ def train_digits_flow_matching(split: DigitsSplit, recipe: FlowMatchingRecipe, s
 
     with torch_threads(recipe.threads):
         history = fit(model, split.train, split.val, steps=recipe.steps, lr=recipe.lr, batch_size=recipe.batch_size,
-                      eval_every=recipe.eval_every, score=score, callbacks=[EMA(recipe.ema_decay)], seed=seed,
-                      progress=False)
+                      eval_every=recipe.eval_every, score=score, callbacks=[EMA(recipe.ema_decay)], seed=seed)
     return model, history.seconds, history.val_loss
 
 

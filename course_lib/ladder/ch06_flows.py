@@ -123,7 +123,7 @@ def train_digits_flow(split: DigitsSplit, recipe: FlowRecipe, seed: int = 0) -> 
     model = recipe.build()
     with torch_threads(recipe.threads):
         history = fit(model, split.train, split.val, epochs=recipe.epochs, lr=recipe.lr,
-                      batch_size=recipe.batch_size, weight_decay=recipe.weight_decay, seed=seed, progress=False)
+                      batch_size=recipe.batch_size, weight_decay=recipe.weight_decay, seed=seed)
     return model, history.seconds
 
 

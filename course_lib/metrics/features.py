@@ -87,7 +87,7 @@ def _trained_classifier(seed: int) -> DigitsClassifier:
         torch.manual_seed(seed)
         model = DigitsClassifier()
         fit(model, (split.train, split.train_labels), steps=_STEPS, batch_size=_BATCH, lr=_LR,
-            weight_decay=_WEIGHT_DECAY, seed=seed, progress=False)
+            weight_decay=_WEIGHT_DECAY, seed=seed)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
