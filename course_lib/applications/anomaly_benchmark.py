@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from threadpoolctl import threadpool_limits
 
 from course_lib.applications.anomaly import ANOMALY_TYPES, anomaly_split, isolation_forest, knn_distance
 from course_lib.data import load_digits_split
@@ -120,7 +119,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the JSON lines here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # small models: one thread, as in the lecture
-    threadpool_limits(1)  # and one BLAS thread for numpy and scikit-learn
     start, cpu = time.perf_counter(), time.process_time()
     rows = run(args.classes, args.seeds)
     argv = list(sys.argv[1:] if argv is None else argv)
