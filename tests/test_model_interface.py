@@ -36,6 +36,7 @@ from course_lib.config import torch_threads
 from course_lib.data.music import NoteVocabulary
 from course_lib.distributions import (
     KDE,
+    DiscreteKDE,
     Gaussian,
     GaussianMixture,
     GaussianMixtureSGD,
@@ -101,6 +102,7 @@ def _ar_series(n: int = 300) -> np.ndarray:
 _COV = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)
 _TOKENS = torch.tensor([[0, 1, 2, 0], [0, 2, 0, PAD], [0, 1, 1, 0], [0, 2, 2, 1]])  # V = 3, max_length 4
 _HISTORY = torch.tensor([0.4, -0.2, 0.9, 0.1, 0.6])
+_KDE_CENTRES = torch.tensor([[0, 2, 1], [2, 2, 0], [0, 0, 0]])  # three training images, 3 pixels, 3 levels
 
 
 def _fixed(value, dtype=torch.long) -> Callable[[int], Tensor]:
@@ -157,6 +159,9 @@ CASES = [
     Case("IndependentCategorical", lambda: IndependentCategorical(_probs(3, 3)), "discrete", levels(3, 3)),
     Case("MixtureOfCategoricals", lambda: MixtureOfCategoricals(_probs(2), _probs(2, 3, 3, seed=1)), "discrete",
          levels(3, 3)),
+    Case("DiscreteKDE", lambda: DiscreteKDE(_KDE_CENTRES, 3, 0.7), "discrete", levels(3, 3)),
+    Case("DiscreteKDE-laplace-floor", lambda: DiscreteKDE(_KDE_CENTRES, 3, 0.5, kernel="laplace", floor=0.3),
+         "discrete", levels(3, 3)),
     Case("BigramCounts", lambda: _short(BigramCounts(_TOKENS, vocab_size=3, alpha=0.3)), "discrete", names(3, 4)),
     Case("NeuralBigram", lambda: _short(_spread(NeuralBigram(3))), "discrete", names(3, 4)),
     Case("ContextMLP", lambda: _short(_spread(ContextMLP(3, window=2, embed_dim=4, hidden=8), 1.0)), "discrete",

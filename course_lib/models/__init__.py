@@ -22,6 +22,7 @@ _WHERE = {
     "GaussianMixtureSGD": "course_lib.distributions",
     "IndependentCategorical": "course_lib.distributions",
     "MixtureOfCategoricals": "course_lib.distributions",
+    "DiscreteKDE": "course_lib.distributions",
     # chapter 03: autoregressive models
     "BigramCounts": "course_lib.models.char_models",
     "NeuralBigram": "course_lib.models.char_models",
