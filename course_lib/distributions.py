@@ -586,6 +586,8 @@ class MixtureOfCategoricals(DensityModel):
         return (K - 1) + K * D * (V - 1)
 
 
+# ---- end of chapter 02 section ----
+
 
 # ---- chapter 08: a kernel density on discrete levels (the likelihood model closest to k-NN) ----
 
@@ -686,5 +688,3 @@ class DiscreteKDE(DensityModel):
         """Bandwidth and floor; the N training images are data the model keeps, not fitted parameters."""
         return 2
 
-
-# ---- end of chapter 02 section ----
