@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium_setup import chromium_or_reason  # tests/chromium_setup.py (tests/ is on sys.path)
 
 from course_lib.site import links, pages
 
@@ -120,8 +121,6 @@ def test_links_between_sources_become_links_between_pages():
     assert '<a href="../notebooks/01_a.html"><code>notebooks/01_a.ipynb</code></a>' in out and 'href="#top"' in out
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -129,9 +128,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 
 def _chromium_or_skip() -> str:
-    chromium = _chromium()
+    chromium, reason = chromium_or_reason()  # installs Debian's chromium once when root, as the browser tests do
     if chromium is None:
-        pytest.skip("no chromium: install Debian's chromium (apt-get install -y chromium) to run this test")
+        pytest.skip(f"no chromium ({reason}): install Debian's chromium (apt-get install -y chromium) to run this test")
     return chromium
 
 

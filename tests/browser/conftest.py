@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -31,13 +30,16 @@ import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests") not in sys.path:  # tests/chromium_setup.py, shared with tests/test_site.py
+    sys.path.insert(0, str(REPO / "tests"))
+from chromium_setup import chromium_or_reason  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 INSTALL_HINT = (
     "install Debian's chromium with `sudo apt-get update && sudo apt-get install -y chromium` "
     "(or put a Chromium/Chrome binary named `chromium` on PATH), then rerun the tests"
 )
-APT_TIMEOUT = 600  # seconds for `apt-get update` and for `apt-get install`, each
 SERVER_START_TIMEOUT = 60  # seconds until /api answers
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,44 +52,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _install_chromium() -> str | None:
-    """Install Debian's chromium with apt-get; returns a reason string when that is impossible or failed."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not running as root, so chromium cannot be installed automatically"
-    if shutil.which("apt-get") is None or not Path("/etc/debian_version").exists():
-        return "not a Debian machine (no apt-get), so chromium cannot be installed automatically"
-    log_path = Path(tempfile.gettempdir()) / "course_browser_test_apt.log"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with open(log_path, "a", encoding="utf-8") as log:
-        wait_for_lock = ["-o", "DPkg::Lock::Timeout=120"]  # another apt run may hold the lock for a while
-        for cmd in (["apt-get", *wait_for_lock, "update", "-q"],
-                    ["apt-get", *wait_for_lock, "install", "-y", "-q", "chromium"]):
-            log.write(f"$ {' '.join(cmd)}\n")
-            log.flush()
-            try:
-                done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env=env, timeout=APT_TIMEOUT, check=False)
-            except subprocess.TimeoutExpired:
-                return f"`{' '.join(cmd)}` took more than {APT_TIMEOUT} s (no network?); see {log_path}"
-            if done.returncode != 0:
-                return (f"`{' '.join(cmd)}` failed with exit code {done.returncode} (no network?); "
-                        f"see {log_path}")
-    if shutil.which("chromium") is None:
-        return f"apt-get finished but `chromium` is still not on PATH; see {log_path}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Path of Debian's chromium, installed on demand (root + apt-get), else skip with instructions."""
     pytest.importorskip("playwright.sync_api", reason="pip install -r requirements.txt")
-    path = shutil.which("chromium")
+    path, reason = chromium_or_reason()
     if path is None:
-        reason = _install_chromium()
-        if reason is not None:
-            pytest.skip(f"chromium not found and {reason}: {INSTALL_HINT}")
-        path = shutil.which("chromium")
-    assert path is not None
+        pytest.skip(f"chromium not found and {reason}: {INSTALL_HINT}")
     return path
 
 
