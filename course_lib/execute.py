@@ -29,16 +29,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course_lib.kernel import STARTUP_TIMEOUT, SlicedKernelManager
+from course_lib.kernel import STARTUP_TIMEOUT, SlicedKernelManager, first_line
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 _MODEL_REFERENCE = re.compile(r"IPY_MODEL_([0-9a-f]+)")
-
-
-def _first_line(cell) -> str:
-    lines = [line for line in cell.source.splitlines() if line.strip()]
-    return (lines[0][:60] + ("…" if len(lines[0]) > 60 else "")) if lines else ""
 
 
 def _references(value) -> set[str]:
@@ -110,7 +105,7 @@ def execute_notebook(path: Path, *, fast: bool = False, timeout: int = 900, prog
             done.append(cell_index)
             if progress:
                 seconds = time.perf_counter() - started.get(cell_index, time.perf_counter())
-                print(f"    {path.name} [{len(done)}/{code_cells}] {seconds:6.1f} s  {_first_line(cell)}",
+                print(f"    {path.name} [{len(done)}/{code_cells}] {seconds:6.1f} s  {first_line(cell)}",
                       file=sys.stderr, flush=True)
 
     try:

@@ -20,7 +20,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type, default
 
-__all__ = ["POLL_SLICE", "STARTUP_TIMEOUT", "SlicedChannel", "SlicedKernelClient", "SlicedKernelManager"]
+__all__ = ["POLL_SLICE", "STARTUP_TIMEOUT", "SlicedChannel", "SlicedKernelClient", "SlicedKernelManager", "first_line"]
 
 POLL_SLICE = 1.0  # seconds: the longest a missed wake-up of the kernel client can delay it
 STARTUP_TIMEOUT = 300  # seconds for a kernel to start: nbclient's 60 s is short on a loaded machine
@@ -53,3 +53,9 @@ class SlicedKernelManager(AsyncKernelManager):
     @default("client_factory")
     def _client_factory_default(self) -> type:
         return SlicedKernelClient
+
+
+def first_line(cell) -> str:
+    """A cell's first non-blank line, cut to 60 characters: how progress lines and errors name a cell."""
+    line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+    return line if len(line) <= 60 else line[:57] + "..."

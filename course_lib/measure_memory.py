@@ -38,7 +38,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from course_lib.kernel import STARTUP_TIMEOUT, SlicedKernelManager
+from course_lib.kernel import STARTUP_TIMEOUT, SlicedKernelManager, first_line
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- memory-table -->", "<!-- /memory-table -->"
@@ -85,11 +85,6 @@ def _cpu_seconds(pid: int) -> float:
     return sum(int(tick) for tick in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
 
 
-def _first_line(cell) -> str:
-    line = cell.source.strip().splitlines()[0]
-    return line if len(line) <= 60 else line[:57] + "..."
-
-
 def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: float = 30.0) -> Measurement:
     """Run the notebook at ``path`` in a fresh kernel (full mode unless ``fast``) and measure it.
 
@@ -122,10 +117,10 @@ def measure(path: Path, *, fast: bool = False, timeout: int = 900, slow_cell: fl
                 try:
                     client.execute_cell(cell, index)
                 except CellTimeoutError:
-                    failure = (f"code cell [{number}] ({_first_line(cell)!r}) did not finish within {timeout} s; the "
+                    failure = (f"code cell [{number}] ({first_line(cell)!r}) did not finish within {timeout} s; the "
                                "kernel was stopped (if it is only slow, rerun with a larger --timeout)")
                 except DeadKernelError:
-                    failure = (f"the kernel died in code cell [{number}] ({_first_line(cell)!r}); was it killed "
+                    failure = (f"the kernel died in code cell [{number}] ({first_line(cell)!r}); was it killed "
                                "for memory?")
                 if _peak_rss_mib(pid) > highest + 1:  # this cell raised the high-water mark (by over 1 MiB)
                     highest, peak_cell = _peak_rss_mib(pid), number
